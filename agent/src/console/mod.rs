@@ -1,0 +1,1 @@
+//! Console (stub, being written).

@@ -1,0 +1,1 @@
+//! Key files (stub, being written).

@@ -1,0 +1,22 @@
+//! cloudy: one small agent that turns the boxes of a community network
+//! into a cloud.
+//!
+//! Layers (see `docs/architecture.md`):
+//! - pure parsers and state machines: [`config`], [`overlay`] (`wire`,
+//!   `noise`, `switch`, `node`), [`console::proto`];
+//! - IO: [`runtime`] (the event loop, sockets, signals) and
+//!   [`overlay::device`] (TAP / raw socket).
+//!
+//! Capacities live in [`limits`]; time is passed in as [`time::Instant`].
+
+pub mod log;
+
+pub mod config;
+pub mod console;
+pub mod keys;
+pub mod limits;
+pub mod overlay;
+pub mod runtime;
+pub mod time;
+
+pub const VERSION: &str = env!("CARGO_PKG_VERSION");

@@ -64,7 +64,7 @@ pub const DEVICE_BATCH: usize = 32;
 pub const MAX_DATAGRAM: usize = 2048;
 /// Largest Ethernet frame on the overlay device (MTU + 14 + slack).
 pub const MAX_FRAME: usize = 1600;
-/// Console clients served at once; more wait in the listen backlog.
+/// Console clients served at once; more are accepted, answered "busy" and closed.
 pub const MAX_CONSOLE_CLIENTS: usize = 4;
 /// Largest console request or response frame.
 pub const MAX_CONSOLE_MESSAGE: usize = 16 * 1024;

@@ -51,7 +51,13 @@ pub fn write(level: Level, module: &str, args: core::fmt::Arguments<'_>) {
     use std::io::Write;
     let module = module.rsplit("::").next().unwrap_or(module);
     // A failed write to stderr has nowhere to be reported; ignore it.
-    let _ = writeln!(std::io::stderr().lock(), "{} {}: {}", level.as_str(), module, args);
+    let _ = writeln!(
+        std::io::stderr().lock(),
+        "{} {}: {}",
+        level.as_str(),
+        module,
+        args
+    );
 }
 
 #[macro_export]

@@ -98,9 +98,18 @@ mod test {
     fn arithmetic_saturates() {
         let t = Instant::from_millis(5);
         assert_eq!((t - Duration::from_secs(1)).micros(), 0);
-        assert_eq!(Instant::from_micros(u64::MAX) + Duration::from_secs(1), Instant::from_micros(u64::MAX));
-        assert_eq!(Instant::from_millis(3) - Instant::from_millis(5), Duration::ZERO);
-        assert_eq!(Instant::from_millis(5) - Instant::from_millis(3), Duration::from_millis(2));
+        assert_eq!(
+            Instant::from_micros(u64::MAX) + Duration::from_secs(1),
+            Instant::from_micros(u64::MAX)
+        );
+        assert_eq!(
+            Instant::from_millis(3) - Instant::from_millis(5),
+            Duration::ZERO
+        );
+        assert_eq!(
+            Instant::from_millis(5) - Instant::from_millis(3),
+            Duration::from_millis(2)
+        );
     }
 
     #[test]

@@ -1,1 +1,21 @@
-//! Console (stub, being written).
+//! The console: how `cloudy` commands talk to the running daemon.
+//!
+//! - [`proto`]: framed postcard messages ([`proto::Request`],
+//!   [`proto::Response`]) and a sans-IO frame decoder.
+//! - [`server`]: the daemon's control socket (a Unix stream socket, mode
+//!   0600), polled by the runtime; and the blocking client call.
+//! - [`format`]: human tables and JSON for the answers.
+//! - [`cli`]: the command line of the `cloudy` binary.
+//!
+//! Invariants: every message is at most `limits::MAX_CONSOLE_MESSAGE`
+//! bytes; the daemon serves at most `limits::MAX_CONSOLE_CLIENTS` clients
+//! at once and closes idle ones; nothing a client sends can make it panic.
+
+pub mod cli;
+pub mod format;
+pub mod proto;
+pub mod server;
+
+/// Where the daemon listens and the commands connect, unless `-s` or
+/// `CLOUDY_SOCKET` say otherwise.
+pub const DEFAULT_SOCKET_PATH: &str = "/var/run/cloudy.sock";

@@ -21,7 +21,7 @@ use std::net::SocketAddr;
 use super::noise::{self, GuardVerdict, HandshakeGuard, Identity, Initiation, Responder, Session};
 use super::switch::{is_multicast, MacTable};
 use super::wire::{self, GossipEntry, GossipWriter, Message, Packet, DATA_HEADER_LEN, TAG_LEN};
-use super::{peer_id, OverlayStats, Outbox, PeerId, PeerInfo, PeerState, PublicKey};
+use super::{peer_id, Outbox, OverlayStats, PeerId, PeerInfo, PeerState, PublicKey};
 use crate::limits::*;
 use crate::time::{Duration, Instant};
 use crate::{debug, info};
@@ -36,7 +36,10 @@ const RELAY_EXPIRY: Duration = Duration::from_secs(35);
 const RESPONDER_REKEY: Duration = Duration::from_secs(150);
 const FIRST_BACKOFF: Duration = Duration::from_secs(1);
 
-const _: () = assert!(MAX_PEERS <= 256, "slot must fit the low byte of a session index");
+const _: () = assert!(
+    MAX_PEERS <= 256,
+    "slot must fit the low byte of a session index"
+);
 
 /// One configured peer, endpoints already resolved by the runtime.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -98,7 +101,13 @@ struct Peer {
 }
 
 impl Peer {
-    fn new(key: PublicKey, name: String, configured: bool, endpoints: Vec<SocketAddr>, now: Instant) -> Peer {
+    fn new(
+        key: PublicKey,
+        name: String,
+        configured: bool,
+        endpoints: Vec<SocketAddr>,
+        now: Instant,
+    ) -> Peer {
         Peer {
             key,
             id: peer_id(&key),
@@ -144,7 +153,10 @@ impl Peer {
     }
 
     fn send_session(&mut self, now: Instant) -> Option<&mut Session> {
-        let ok = |s: &Option<Session>| s.as_ref().is_some_and(|s| s.confirmed && s.age(now) < REJECT_AFTER_TIME);
+        let ok = |s: &Option<Session>| {
+            s.as_ref()
+                .is_some_and(|s| s.confirmed && s.age(now) < REJECT_AFTER_TIME)
+        };
         if ok(&self.current) {
             self.current.as_mut()
         } else if ok(&self.previous) {
@@ -163,7 +175,11 @@ impl Peer {
 
     fn candidates(&self) -> heapless::Vec<SocketAddr, { MAX_ENDPOINTS_PER_PEER + 2 }> {
         let mut c = heapless::Vec::new();
-        let all = self.endpoint.iter().chain(self.gossip_endpoint.iter()).chain(self.endpoints.iter());
+        let all = self
+            .endpoint
+            .iter()
+            .chain(self.gossip_endpoint.iter())
+            .chain(self.endpoints.iter());
         for &a in all {
             if !c.contains(&a) && c.push(a).is_err() {
                 break;
@@ -255,7 +271,13 @@ impl Node {
                     }
                 }
                 None => {
-                    let peer = Peer::new(spec.key, spec.name.clone(), true, spec.endpoints.clone(), now);
+                    let peer = Peer::new(
+                        spec.key,
+                        spec.name.clone(),
+                        true,
+                        spec.endpoints.clone(),
+                        now,
+                    );
                     if self.insert(peer).is_none() {
                         crate::warn!("peer table full ({MAX_PEERS}): peer {} ignored", spec.name);
                     }
@@ -289,11 +311,15 @@ impl Node {
     }
 
     fn slot_of_key(&self, key: &PublicKey) -> Option<usize> {
-        self.peers.iter().position(|p| p.as_ref().is_some_and(|p| &p.key == key))
+        self.peers
+            .iter()
+            .position(|p| p.as_ref().is_some_and(|p| &p.key == key))
     }
 
     fn slot_of_id(&self, id: &PeerId) -> Option<usize> {
-        self.peers.iter().position(|p| p.as_ref().is_some_and(|p| &p.id == id))
+        self.peers
+            .iter()
+            .position(|p| p.as_ref().is_some_and(|p| &p.id == id))
     }
 
     fn peer(&self, slot: usize) -> Option<&Peer> {
@@ -322,10 +348,20 @@ impl Node {
 
     /// Seal `scratch[DATA_HEADER_LEN..DATA_HEADER_LEN + len]` for the
     /// direct peer `slot` and hand it to the outbox.
-    fn seal_and_send(&mut self, now: Instant, slot: usize, len: usize, out: &mut dyn Outbox) -> bool {
-        let Some(p) = self.peers.get_mut(slot).and_then(Option::as_mut) else { return false };
+    fn seal_and_send(
+        &mut self,
+        now: Instant,
+        slot: usize,
+        len: usize,
+        out: &mut dyn Outbox,
+    ) -> bool {
+        let Some(p) = self.peers.get_mut(slot).and_then(Option::as_mut) else {
+            return false;
+        };
         let Some(to) = p.endpoint else { return false };
-        let Some(session) = p.send_session(now) else { return false };
+        let Some(session) = p.send_session(now) else {
+            return false;
+        };
         match session.seal(&mut self.scratch[..], len) {
             Ok(n) => {
                 p.tx_bytes += n as u64;
@@ -339,7 +375,14 @@ impl Node {
 
     /// Send an inner message (`kind` + `body`) to member `dst`, directly
     /// or through its relay. Relayed messages may only be frames or probes.
-    fn send_message(&mut self, now: Instant, dst: usize, kind: u8, body: &[u8], out: &mut dyn Outbox) -> bool {
+    fn send_message(
+        &mut self,
+        now: Instant,
+        dst: usize,
+        kind: u8,
+        body: &[u8],
+        out: &mut dyn Outbox,
+    ) -> bool {
         let Some(route) = self.route(now, dst) else {
             self.stats.dropped_no_route += 1;
             return false;
@@ -347,7 +390,9 @@ impl Node {
         let (via, mut at) = match route {
             Route::Direct(d) => (d, DATA_HEADER_LEN),
             Route::Via { relay, dst } => {
-                let Some(id) = self.peer(dst).map(|p| p.id) else { return false };
+                let Some(id) = self.peer(dst).map(|p| p.id) else {
+                    return false;
+                };
                 self.scratch[DATA_HEADER_LEN] = wire::MSG_RELAY_TO;
                 self.scratch[DATA_HEADER_LEN + 1..DATA_HEADER_LEN + 9].copy_from_slice(&id);
                 (relay, DATA_HEADER_LEN + wire::RELAY_OVERHEAD)
@@ -364,7 +409,15 @@ impl Node {
         self.seal_and_send(now, via, at - DATA_HEADER_LEN, out)
     }
 
-    fn send_probe(&mut self, now: Instant, dst: usize, pong: bool, seq: u32, echo: u64, out: &mut dyn Outbox) {
+    fn send_probe(
+        &mut self,
+        now: Instant,
+        dst: usize,
+        pong: bool,
+        seq: u32,
+        echo: u64,
+        out: &mut dyn Outbox,
+    ) {
         let mut b = [0u8; 13];
         wire::emit_probe(&mut b, pong, seq, echo);
         self.send_message(now, dst, b[0], &b[1..], out);
@@ -400,7 +453,13 @@ impl Node {
     // Receiving
 
     /// One UDP datagram from the underlay. Decrypts in place.
-    pub fn handle_packet(&mut self, now: Instant, from: SocketAddr, packet: &mut [u8], out: &mut dyn Outbox) {
+    pub fn handle_packet(
+        &mut self,
+        now: Instant,
+        from: SocketAddr,
+        packet: &mut [u8],
+        out: &mut dyn Outbox,
+    ) {
         self.stats.rx_packets += 1;
         let parsed = match Packet::parse(packet) {
             Ok(p) => p,
@@ -411,30 +470,61 @@ impl Node {
             }
         };
         match parsed {
-            Packet::HandshakeInit { sender_index, noise, mac1_covered, mac1, mac2_covered, mac2 } => {
-                match self.guard.check(now, from, mac1_covered, mac1, mac2_covered, mac2) {
+            Packet::HandshakeInit {
+                sender_index,
+                noise,
+                mac1_covered,
+                mac1,
+                mac2_covered,
+                mac2,
+            } => {
+                match self
+                    .guard
+                    .check(now, from, mac1_covered, mac1, mac2_covered, mac2)
+                {
                     GuardVerdict::Reject => self.stats.dropped_auth += 1,
                     GuardVerdict::SendCookie(cookie) => {
                         self.stats.cookies_sent += 1;
-                        let n = wire::emit_cookie_reply(&mut self.scratch[..], sender_index, &cookie);
+                        let n =
+                            wire::emit_cookie_reply(&mut self.scratch[..], sender_index, &cookie);
                         out.send(from, &self.scratch[..n]);
                     }
                     GuardVerdict::Accept => self.on_init(now, from, sender_index, noise, out),
                 }
             }
-            Packet::HandshakeResp { sender_index, receiver_index, noise, mac1_covered, mac1, .. } => {
+            Packet::HandshakeResp {
+                sender_index,
+                receiver_index,
+                noise,
+                mac1_covered,
+                mac1,
+                ..
+            } => {
                 if !self.guard.mac1_ok(mac1_covered, mac1) {
                     self.stats.dropped_auth += 1;
                     return;
                 }
                 self.on_resp(now, from, sender_index, receiver_index, noise, out);
             }
-            Packet::CookieReply { receiver_index, cookie } => self.on_cookie(now, receiver_index, cookie, out),
-            Packet::Data { receiver_index, counter } => self.on_data(now, from, receiver_index, counter, packet, out),
+            Packet::CookieReply {
+                receiver_index,
+                cookie,
+            } => self.on_cookie(now, receiver_index, cookie, out),
+            Packet::Data {
+                receiver_index,
+                counter,
+            } => self.on_data(now, from, receiver_index, counter, packet, out),
         }
     }
 
-    fn on_init(&mut self, now: Instant, from: SocketAddr, sender_index: u32, noise: &[u8], out: &mut dyn Outbox) {
+    fn on_init(
+        &mut self,
+        now: Instant,
+        from: SocketAddr,
+        sender_index: u32,
+        noise: &[u8],
+        out: &mut dyn Outbox,
+    ) {
         let resp = match Responder::read(&self.id, sender_index, noise) {
             Ok(r) => r,
             Err(e) => {
@@ -448,7 +538,9 @@ impl Node {
             debug!("{from}: handshake from a key that is not a member");
             return;
         };
-        let Some(p) = self.peers[slot].as_mut() else { return };
+        let Some(p) = self.peers[slot].as_mut() else {
+            return;
+        };
         if resp.payload.timestamp <= p.last_init_timestamp {
             self.stats.dropped_replay += 1;
             debug!("{from}: replayed initiation of {}", p.name);
@@ -491,8 +583,12 @@ impl Node {
             self.stats.dropped_stale += 1;
             return;
         }
-        let Some(p) = self.peers[slot].as_mut() else { return };
-        let Some(pending) = p.handshake.take() else { return };
+        let Some(p) = self.peers[slot].as_mut() else {
+            return;
+        };
+        let Some(pending) = p.handshake.take() else {
+            return;
+        };
         match pending.init.finish(now, sender_index, noise) {
             Ok((session, payload)) => {
                 if !p.configured && !payload.name.is_empty() {
@@ -515,14 +611,19 @@ impl Node {
     fn established(&mut self, now: Instant, slot: usize, out: &mut dyn Outbox) {
         self.stats.handshakes_completed += 1;
         let Some(p) = self.peer_mut(slot) else { return };
-        let was_up = p.last_rx.is_some_and(|t| now.since(t) < DEAD_AFTER) && p.last_handshake.is_some();
+        let was_up =
+            p.last_rx.is_some_and(|t| now.since(t) < DEAD_AFTER) && p.last_handshake.is_some();
         p.last_rx = Some(now);
         p.last_handshake = Some(now);
         p.backoff = FIRST_BACKOFF;
         p.relay = None;
         p.gossip_due = now;
         if !was_up {
-            info!("peer {} up at {}", p.name, p.endpoint.map_or("?".into(), |e| e.to_string()));
+            info!(
+                "peer {} up at {}",
+                p.name,
+                p.endpoint.map_or("?".into(), |e| e.to_string())
+            );
             // Tell everyone else: they may now reach it through us.
             for q in self.peers.iter_mut().flatten() {
                 q.gossip_due = now;
@@ -531,10 +632,19 @@ impl Node {
         let _ = out;
     }
 
-    fn on_cookie(&mut self, now: Instant, receiver_index: u32, cookie: [u8; wire::COOKIE_LEN], out: &mut dyn Outbox) {
+    fn on_cookie(
+        &mut self,
+        now: Instant,
+        receiver_index: u32,
+        cookie: [u8; wire::COOKIE_LEN],
+        out: &mut dyn Outbox,
+    ) {
         let slot = slot_of_index(receiver_index);
         let Some(p) = self.peer_mut(slot) else { return };
-        if !p.handshake.as_ref().is_some_and(|h| h.init.local_index == receiver_index) {
+        if p.handshake
+            .as_ref()
+            .is_none_or(|h| h.init.local_index != receiver_index)
+        {
             self.stats.dropped_stale += 1;
             return;
         }
@@ -602,7 +712,14 @@ impl Node {
     }
 
     /// An authenticated inner message from `slot`, or relayed by `via`.
-    fn on_message(&mut self, now: Instant, slot: usize, via: Option<usize>, plain: &[u8], out: &mut dyn Outbox) {
+    fn on_message(
+        &mut self,
+        now: Instant,
+        slot: usize,
+        via: Option<usize>,
+        plain: &[u8],
+        out: &mut dyn Outbox,
+    ) {
         let msg = match Message::parse(plain) {
             Ok(m) => m,
             Err(_) => {
@@ -624,14 +741,31 @@ impl Node {
             Message::Pong { echo, .. } => {
                 let sample = now.micros().saturating_sub(echo);
                 if let Some(p) = self.peer_mut(slot) {
-                    let rtt = if via.is_some() { &mut p.relay_rtt_us } else { &mut p.rtt_us };
+                    let rtt = if via.is_some() {
+                        &mut p.relay_rtt_us
+                    } else {
+                        &mut p.rtt_us
+                    };
                     *rtt = Some(rtt.map_or(sample, |old| (old * 7 + sample) / 8));
                 }
             }
             Message::Gossip(g) if via.is_none() => {
-                let entries: heapless::Vec<(PublicKey, Option<SocketAddr>, heapless::String<MAX_NAME_LEN>), MAX_GOSSIP_ENTRIES> = g
+                let entries: heapless::Vec<
+                    (
+                        PublicKey,
+                        Option<SocketAddr>,
+                        heapless::String<MAX_NAME_LEN>,
+                    ),
+                    MAX_GOSSIP_ENTRIES,
+                > = g
                     .entries()
-                    .map(|e| (e.key, e.endpoint, heapless::String::try_from(e.name).unwrap_or_default()))
+                    .map(|e| {
+                        (
+                            e.key,
+                            e.endpoint,
+                            heapless::String::try_from(e.name).unwrap_or_default(),
+                        )
+                    })
                     .collect();
                 for (key, endpoint, name) in entries {
                     self.on_gossip_entry(now, slot, key, endpoint, &name);
@@ -646,7 +780,9 @@ impl Node {
                     self.stats.dropped_no_route += 1;
                     return;
                 }
-                let Some(src) = self.peer(slot).map(|p| p.id) else { return };
+                let Some(src) = self.peer(slot).map(|p| p.id) else {
+                    return;
+                };
                 let (kind, body) = (wire::MSG_RELAY_FROM, &mut [0u8; 8]);
                 body.copy_from_slice(&src);
                 let at = DATA_HEADER_LEN;
@@ -678,7 +814,14 @@ impl Node {
         }
     }
 
-    fn on_gossip_entry(&mut self, now: Instant, from: usize, key: PublicKey, endpoint: Option<SocketAddr>, name: &str) {
+    fn on_gossip_entry(
+        &mut self,
+        now: Instant,
+        from: usize,
+        key: PublicKey,
+        endpoint: Option<SocketAddr>,
+        name: &str,
+    ) {
         if key == self.id.public {
             return;
         }
@@ -744,7 +887,11 @@ impl Node {
         // Dead: nothing authenticated for DEAD_AFTER.
         let had_session = p.current.is_some() || p.previous.is_some();
         if had_session && p.last_rx.is_none_or(|t| now.since(t) >= DEAD_AFTER) {
-            info!("peer {} down (silent for {}s)", p.name, DEAD_AFTER.as_secs());
+            info!(
+                "peer {} down (silent for {}s)",
+                p.name,
+                DEAD_AFTER.as_secs()
+            );
             p.drop_sessions();
             p.rtt_us = None;
             p.next_attempt = now;
@@ -767,7 +914,11 @@ impl Node {
         }
         let up = p.is_up(now);
         let rekey = p.current.as_ref().is_some_and(|s| {
-            let limit = if s.initiator { REKEY_AFTER_TIME } else { RESPONDER_REKEY };
+            let limit = if s.initiator {
+                REKEY_AFTER_TIME
+            } else {
+                RESPONDER_REKEY
+            };
             s.confirmed && (s.age(now) >= limit || s.sent_messages() >= REKEY_AFTER_MESSAGES)
         });
         if p.handshake.is_none() && ((!up && now >= p.next_attempt) || rekey) {
@@ -807,13 +958,23 @@ impl Node {
             .filter(|(s, _)| *s != to)
             .filter_map(|(_, p)| p.as_ref())
             .filter(|p| p.is_up(now))
-            .map(|p| (p.key, p.endpoint, p.name.trim_start_matches('~').to_string()))
+            .map(|p| {
+                (
+                    p.key,
+                    p.endpoint,
+                    p.name.trim_start_matches('~').to_string(),
+                )
+            })
             .collect();
         let mut buf = [0u8; MAX_DATAGRAM - DATA_HEADER_LEN - TAG_LEN - 64];
         for chunk in members.chunks(MAX_GOSSIP_ENTRIES) {
             let mut w = GossipWriter::new(&mut buf[..1200]);
             for (key, endpoint, name) in chunk {
-                w.push(&GossipEntry { key: *key, endpoint: *endpoint, name });
+                w.push(&GossipEntry {
+                    key: *key,
+                    endpoint: *endpoint,
+                    name,
+                });
             }
             let n = w.finish();
             self.send_message(now, to, buf[0], &buf[1..n], out);
@@ -822,16 +983,28 @@ impl Node {
 
     fn initiate(&mut self, now: Instant, slot: usize, out: &mut dyn Outbox) {
         let timestamp = self.next_timestamp(now);
-        let Some(p) = self.peers.get_mut(slot).and_then(Option::as_mut) else { return };
+        let Some(p) = self.peers.get_mut(slot).and_then(Option::as_mut) else {
+            return;
+        };
         let candidates = p.candidates();
         if candidates.is_empty() {
             return;
         }
         let to = candidates[p.attempt % candidates.len()];
         p.attempt = p.attempt.wrapping_add(1);
-        let cookie = p.cookie.filter(|(_, t)| now.since(*t) < COOKIE_SECRET_LIFETIME).map(|(c, _)| c);
+        let cookie = p
+            .cookie
+            .filter(|(_, t)| now.since(*t) < COOKIE_SECRET_LIFETIME)
+            .map(|(c, _)| c);
         let local_index = session_index(slot);
-        match Initiation::start(&self.id, &p.key, local_index, timestamp, cookie.as_ref(), &mut self.scratch[..]) {
+        match Initiation::start(
+            &self.id,
+            &p.key,
+            local_index,
+            timestamp,
+            cookie.as_ref(),
+            &mut self.scratch[..],
+        ) {
             Ok((init, n)) => {
                 debug!("handshake to {} at {to}", p.name);
                 p.handshake = Some(Pending { init, sent_at: now });
@@ -842,7 +1015,10 @@ impl Node {
     }
 
     fn next_timestamp(&mut self, now: Instant) -> u64 {
-        let t = self.clock_base.saturating_add(now.micros()).max(self.last_timestamp + 1);
+        let t = self
+            .clock_base
+            .saturating_add(now.micros())
+            .max(self.last_timestamp + 1);
         self.last_timestamp = t;
         t
     }
@@ -871,7 +1047,10 @@ impl Node {
                 PeerInfo {
                     name: p.name.clone(),
                     public_key: p.key,
-                    endpoint: p.endpoint.or(p.gossip_endpoint).or(p.endpoints.first().copied()),
+                    endpoint: p
+                        .endpoint
+                        .or(p.gossip_endpoint)
+                        .or(p.endpoints.first().copied()),
                     state,
                     rtt_us: rtt,
                     hops,

@@ -26,7 +26,7 @@ use chacha20poly1305::{ChaCha20Poly1305, Nonce, Tag};
 use super::wire::{self, COOKIE_LEN, DATA_HEADER_LEN, MAC_LEN, TAG_LEN};
 use super::PublicKey;
 use crate::limits::{
-    COOKIE_SECRET_LIFETIME, HANDSHAKE_BURST, HANDSHAKES_PER_SEC, MAX_NAME_LEN, REPLAY_WINDOW_BITS,
+    COOKIE_SECRET_LIFETIME, HANDSHAKES_PER_SEC, HANDSHAKE_BURST, MAX_NAME_LEN, REPLAY_WINDOW_BITS,
 };
 use crate::time::{Duration, Instant};
 
@@ -104,10 +104,16 @@ fn decode_payload(p: &[u8]) -> Result<HandshakePayload, NoiseError> {
         return Err(NoiseError::Payload);
     }
     let name = core::str::from_utf8(name).map_err(|_| NoiseError::Payload)?;
-    let clean = name.chars().all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_');
+    let clean = name
+        .chars()
+        .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_');
     Ok(HandshakePayload {
         timestamp: u64::from_be_bytes(t),
-        name: if clean { name.to_string() } else { String::new() },
+        name: if clean {
+            name.to_string()
+        } else {
+            String::new()
+        },
     })
 }
 
@@ -137,7 +143,12 @@ fn ct_eq(a: &[u8], b: &[u8]) -> bool {
 
 /// Append mac1 (keyed by the receiver's public key) and mac2 (keyed by a
 /// cookie, or zero) to a handshake message of `len` bytes in `buf`.
-fn seal_macs(buf: &mut [u8], len: usize, receiver: &PublicKey, cookie: Option<&[u8; COOKIE_LEN]>) -> usize {
+fn seal_macs(
+    buf: &mut [u8],
+    len: usize,
+    receiver: &PublicKey,
+    cookie: Option<&[u8; COOKIE_LEN]>,
+) -> usize {
     let m1 = mac16(&mac1_key(receiver), &buf[..len]);
     buf[len..len + MAC_LEN].copy_from_slice(&m1);
     let m2 = match cookie {
@@ -269,7 +280,12 @@ pub struct Identity {
 
 impl Identity {
     pub fn new(private: [u8; 32], public: PublicKey, name: &str, cloud: &str) -> Self {
-        Identity { private, public, name: name.to_string(), prologue: prologue(cloud) }
+        Identity {
+            private,
+            public,
+            name: name.to_string(),
+            prologue: prologue(cloud),
+        }
     }
 }
 
@@ -296,12 +312,21 @@ impl Initiation {
         let mut payload = [0u8; MAX_PAYLOAD];
         let plen = encode_payload(timestamp, &id.name, &mut payload);
         let h = wire::emit_init_header(buf, local_index);
-        let room = buf.len().checked_sub(h + 2 * MAC_LEN).ok_or(NoiseError::Space)?;
+        let room = buf
+            .len()
+            .checked_sub(h + 2 * MAC_LEN)
+            .ok_or(NoiseError::Space)?;
         let n = state
             .write_message(&payload[..plen], &mut buf[h..h + room])
             .map_err(|_| NoiseError::Handshake)?;
         let len = seal_macs(buf, h + n, remote, cookie);
-        Ok((Initiation { state: Box::new(state), local_index }, len))
+        Ok((
+            Initiation {
+                state: Box::new(state),
+                local_index,
+            },
+            len,
+        ))
     }
 
     /// Process the response's Noise message; returns the session and the
@@ -313,7 +338,10 @@ impl Initiation {
         noise: &[u8],
     ) -> Result<(Session, HandshakePayload), NoiseError> {
         let mut payload = [0u8; 64];
-        let n = self.state.read_message(noise, &mut payload).map_err(|_| NoiseError::Handshake)?;
+        let n = self
+            .state
+            .read_message(noise, &mut payload)
+            .map_err(|_| NoiseError::Handshake)?;
         let theirs = decode_payload(&payload[..n])?;
         let (i2r, r2i) = self.state.dangerously_get_raw_split();
         let session = Session::new(now, &i2r, &r2i, self.local_index, remote_index, true);
@@ -333,10 +361,13 @@ impl Responder {
     /// Read an initiation's Noise message. The caller checks that
     /// `remote_key` is a member and the timestamp is fresh before `accept`.
     pub fn read(id: &Identity, sender_index: u32, noise: &[u8]) -> Result<Responder, NoiseError> {
-        let mut state =
-            builder(&id.private, &id.prologue)?.build_responder().map_err(|_| NoiseError::Handshake)?;
+        let mut state = builder(&id.private, &id.prologue)?
+            .build_responder()
+            .map_err(|_| NoiseError::Handshake)?;
         let mut payload = [0u8; 64];
-        let n = state.read_message(noise, &mut payload).map_err(|_| NoiseError::Handshake)?;
+        let n = state
+            .read_message(noise, &mut payload)
+            .map_err(|_| NoiseError::Handshake)?;
         let payload = decode_payload(&payload[..n])?;
         let remote = state.get_remote_static().ok_or(NoiseError::Handshake)?;
         let mut remote_key = [0u8; 32];
@@ -344,7 +375,12 @@ impl Responder {
             return Err(NoiseError::Handshake);
         }
         remote_key.copy_from_slice(remote);
-        Ok(Responder { state: Box::new(state), remote_key, remote_index: sender_index, payload })
+        Ok(Responder {
+            state: Box::new(state),
+            remote_key,
+            remote_index: sender_index,
+            payload,
+        })
     }
 
     /// Write the HandshakeResp packet into `buf` and return the (not yet
@@ -359,7 +395,10 @@ impl Responder {
         let mut payload = [0u8; MAX_PAYLOAD];
         let plen = encode_payload(0, &id.name, &mut payload);
         let h = wire::emit_resp_header(buf, local_index, self.remote_index);
-        let room = buf.len().checked_sub(h + 2 * MAC_LEN).ok_or(NoiseError::Space)?;
+        let room = buf
+            .len()
+            .checked_sub(h + 2 * MAC_LEN)
+            .ok_or(NoiseError::Space)?;
         let n = self
             .state
             .write_message(&payload[..plen], &mut buf[h..h + room])
@@ -385,7 +424,11 @@ pub struct ReplayWindow {
 
 impl Default for ReplayWindow {
     fn default() -> Self {
-        ReplayWindow { bits: [0; REPLAY_WINDOW_BITS / 64], top: 0, any: false }
+        ReplayWindow {
+            bits: [0; REPLAY_WINDOW_BITS / 64],
+            top: 0,
+            any: false,
+        }
     }
 }
 
@@ -459,7 +502,14 @@ fn nonce(counter: u64) -> Nonce {
 }
 
 impl Session {
-    fn new(now: Instant, send: &[u8; 32], recv: &[u8; 32], local: u32, remote: u32, initiator: bool) -> Self {
+    fn new(
+        now: Instant,
+        send: &[u8; 32],
+        recv: &[u8; 32],
+        local: u32,
+        remote: u32,
+        initiator: bool,
+    ) -> Self {
         Session {
             send: ChaCha20Poly1305::new(send.into()),
             recv: ChaCha20Poly1305::new(recv.into()),
@@ -504,7 +554,11 @@ impl Session {
 
     /// Verify and decrypt a data packet in place; returns the plaintext
     /// range inside `packet`.
-    pub fn open(&mut self, counter: u64, packet: &mut [u8]) -> Result<core::ops::Range<usize>, NoiseError> {
+    pub fn open(
+        &mut self,
+        counter: u64,
+        packet: &mut [u8],
+    ) -> Result<core::ops::Range<usize>, NoiseError> {
         if !self.replay.check(counter) {
             return Err(NoiseError::Replay);
         }
@@ -532,25 +586,43 @@ mod test {
 
     fn identity(seed: u8, cloud: &str) -> Identity {
         let private = [seed; 32];
-        Identity::new(private, public_key_of(&private), &format!("box{seed}"), cloud)
+        Identity::new(
+            private,
+            public_key_of(&private),
+            &format!("box{seed}"),
+            cloud,
+        )
     }
 
     fn handshake(a: &Identity, b: &Identity) -> Result<(Session, Session), NoiseError> {
         let now = Instant::from_secs(1);
         let mut buf = [0u8; 256];
         let (init, n) = Initiation::start(a, &b.public, 11, 1000, None, &mut buf)?;
-        let wire::Packet::HandshakeInit { sender_index, noise, .. } =
-            wire::Packet::parse(&buf[..n]).map_err(|_| NoiseError::Handshake)?
+        let wire::Packet::HandshakeInit {
+            sender_index,
+            noise,
+            ..
+        } = wire::Packet::parse(&buf[..n]).map_err(|_| NoiseError::Handshake)?
         else {
             return Err(NoiseError::Handshake);
         };
         let resp = Responder::read(b, sender_index, noise)?;
         assert_eq!(resp.remote_key, a.public);
-        assert_eq!(resp.payload, HandshakePayload { timestamp: 1000, name: a.name.clone() });
+        assert_eq!(
+            resp.payload,
+            HandshakePayload {
+                timestamp: 1000,
+                name: a.name.clone()
+            }
+        );
         let mut out = [0u8; 256];
         let (sb, m) = resp.accept(b, now, 22, &mut out)?;
-        let wire::Packet::HandshakeResp { receiver_index, sender_index, noise, .. } =
-            wire::Packet::parse(&out[..m]).map_err(|_| NoiseError::Handshake)?
+        let wire::Packet::HandshakeResp {
+            receiver_index,
+            sender_index,
+            noise,
+            ..
+        } = wire::Packet::parse(&out[..m]).map_err(|_| NoiseError::Handshake)?
         else {
             return Err(NoiseError::Handshake);
         };
@@ -570,7 +642,11 @@ mod test {
 
     fn open(s: &mut Session, pkt: &[u8]) -> Result<Vec<u8>, NoiseError> {
         let mut p = pkt.to_vec();
-        let wire::Packet::Data { counter, receiver_index } = wire::Packet::parse(&p).unwrap() else {
+        let wire::Packet::Data {
+            counter,
+            receiver_index,
+        } = wire::Packet::parse(&p).unwrap()
+        else {
             panic!()
         };
         assert_eq!(receiver_index, s.local_index);
@@ -618,7 +694,9 @@ mod test {
         for i in [8, 40, 90, n - 40] {
             let mut t = buf;
             t[i] ^= 0x80;
-            let Ok(wire::Packet::HandshakeInit { noise, .. }) = wire::Packet::parse(&t[..n]) else { panic!() };
+            let Ok(wire::Packet::HandshakeInit { noise, .. }) = wire::Packet::parse(&t[..n]) else {
+                panic!()
+            };
             assert!(Responder::read(&b, 1, noise).is_err(), "byte {i}");
         }
     }
@@ -641,7 +719,9 @@ mod test {
         let mut seen = std::collections::HashSet::new();
         let mut x: u64 = 7;
         for i in 0..20_000u64 {
-            x = x.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
+            x = x
+                .wrapping_mul(6364136223846793005)
+                .wrapping_add(1442695040888963407);
             let c = i + (x >> 60); // jitter of up to 15 behind
             let fresh = seen.insert(c);
             assert_eq!(w.update(c), fresh, "counter {c}");
@@ -658,8 +738,13 @@ mod test {
         let mut buf = [0u8; 256];
         let (_, n) = Initiation::start(&a, &b.public, 1, 5, None, &mut buf).unwrap();
         let check = |g: &mut HandshakeGuard, pkt: &[u8]| {
-            let Ok(wire::Packet::HandshakeInit { mac1_covered, mac1, mac2_covered, mac2, .. }) =
-                wire::Packet::parse(pkt)
+            let Ok(wire::Packet::HandshakeInit {
+                mac1_covered,
+                mac1,
+                mac2_covered,
+                mac2,
+                ..
+            }) = wire::Packet::parse(pkt)
             else {
                 panic!()
             };
@@ -672,13 +757,18 @@ mod test {
         for _ in 0..HANDSHAKE_BURST {
             assert_eq!(check(&mut guard, &buf[..n]), GuardVerdict::Accept);
         }
-        let GuardVerdict::SendCookie(cookie) = check(&mut guard, &buf[..n]) else { panic!("no cookie") };
+        let GuardVerdict::SendCookie(cookie) = check(&mut guard, &buf[..n]) else {
+            panic!("no cookie")
+        };
         assert!(guard.under_load());
         let (_, n2) = Initiation::start(&a, &b.public, 1, 6, Some(&cookie), &mut buf).unwrap();
         assert_eq!(check(&mut guard, &buf[..n2]), GuardVerdict::Accept);
         // A cookie for another address does not work.
         let other = guard.cookie_for("192.0.2.8:1000".parse().unwrap());
         let (_, n3) = Initiation::start(&a, &b.public, 1, 7, Some(&other), &mut buf).unwrap();
-        assert!(matches!(check(&mut guard, &buf[..n3]), GuardVerdict::SendCookie(_)));
+        assert!(matches!(
+            check(&mut guard, &buf[..n3]),
+            GuardVerdict::SendCookie(_)
+        ));
     }
 }

@@ -370,7 +370,14 @@ fn parse_entry(b: &[u8], at: usize) -> Result<(GossipEntry<'_>, usize), WireErro
     let name = core::str::from_utf8(name_bytes).map_err(|_| WireError::Malformed)?;
     at += name_len;
     let endpoint = ip.map(|ip| SocketAddr::new(ip, port));
-    Ok((GossipEntry { key, endpoint, name }, at))
+    Ok((
+        GossipEntry {
+            key,
+            endpoint,
+            name,
+        },
+        at,
+    ))
 }
 
 /// Builds a gossip message into a buffer; refuses entries that do not fit.
@@ -386,7 +393,11 @@ impl<'b> GossipWriter<'b> {
     pub fn new(buf: &'b mut [u8]) -> Self {
         buf[0] = MSG_GOSSIP;
         buf[1] = 0;
-        GossipWriter { buf, len: 2, count: 0 }
+        GossipWriter {
+            buf,
+            len: 2,
+            count: 0,
+        }
     }
 
     /// Append one entry; `false` if full (count or space).
@@ -467,12 +478,18 @@ mod test {
     fn rejects_short_and_unknown() {
         assert_eq!(Packet::parse(&[]), Err(WireError::Truncated));
         assert_eq!(Packet::parse(&DATA_BYTES[..31]), Err(WireError::Truncated));
-        assert_eq!(Packet::parse(&[9, 0, 0, 0, 1]), Err(WireError::UnknownType(9)));
+        assert_eq!(
+            Packet::parse(&[9, 0, 0, 0, 1]),
+            Err(WireError::UnknownType(9))
+        );
         assert_eq!(Packet::parse(&[4, 1, 0, 0]), Err(WireError::Malformed));
         let mut init = [0u8; INIT_HEADER_LEN + NOISE_INIT_MIN + 2 * MAC_LEN - 1];
         init[0] = TYPE_HANDSHAKE_INIT;
         assert_eq!(Packet::parse(&init), Err(WireError::Truncated));
-        assert_eq!(Packet::parse(&[3, 0, 0, 0, 0, 0, 0, 1]), Err(WireError::Truncated));
+        assert_eq!(
+            Packet::parse(&[3, 0, 0, 0, 0, 0, 0, 1]),
+            Err(WireError::Truncated)
+        );
     }
 
     #[test]
@@ -504,13 +521,20 @@ mod test {
         emit_resp_header(&mut r, 1, 2);
         assert!(matches!(
             Packet::parse(&r),
-            Ok(Packet::HandshakeResp { sender_index: 1, receiver_index: 2, .. })
+            Ok(Packet::HandshakeResp {
+                sender_index: 1,
+                receiver_index: 2,
+                ..
+            })
         ));
         let mut c = [0u8; COOKIE_REPLY_LEN];
         emit_cookie_reply(&mut c, 9, &[5; 16]);
         assert_eq!(
             Packet::parse(&c),
-            Ok(Packet::CookieReply { receiver_index: 9, cookie: [5; 16] })
+            Ok(Packet::CookieReply {
+                receiver_index: 9,
+                cookie: [5; 16]
+            })
         );
     }
 
@@ -519,30 +543,59 @@ mod test {
         let mut b = [0u8; 13];
         emit_probe(&mut b, false, 3, 0x0102_0304_0506_0708);
         assert_eq!(b, [2, 0, 0, 0, 3, 1, 2, 3, 4, 5, 6, 7, 8]);
-        assert_eq!(Message::parse(&b), Ok(Message::Ping { seq: 3, echo: 0x0102_0304_0506_0708 }));
+        assert_eq!(
+            Message::parse(&b),
+            Ok(Message::Ping {
+                seq: 3,
+                echo: 0x0102_0304_0506_0708
+            })
+        );
         assert_eq!(Message::parse(&b[..12]), Err(WireError::Malformed));
         let mut relay = vec![MSG_RELAY_TO, 1, 2, 3, 4, 5, 6, 7, 8];
         relay.extend_from_slice(&b);
         assert_eq!(
             Message::parse(&relay),
-            Ok(Message::RelayTo { dst: [1, 2, 3, 4, 5, 6, 7, 8], inner: &b[..] })
+            Ok(Message::RelayTo {
+                dst: [1, 2, 3, 4, 5, 6, 7, 8],
+                inner: &b[..]
+            })
         );
         relay[9] = MSG_RELAY_FROM; // nested relay refused
         assert_eq!(Message::parse(&relay), Err(WireError::Malformed));
-        assert_eq!(Message::parse(&[MSG_FRAME, 1, 2]), Err(WireError::Truncated));
+        assert_eq!(
+            Message::parse(&[MSG_FRAME, 1, 2]),
+            Err(WireError::Truncated)
+        );
     }
 
     #[test]
     fn gossip_round_trip() {
         let mut buf = [0u8; 1400];
         let mut w = GossipWriter::new(&mut buf);
-        let a = GossipEntry { key: [1; 32], endpoint: Some("192.0.2.1:6556".parse().unwrap()), name: "box1" };
-        let b = GossipEntry { key: [2; 32], endpoint: Some("[2001:db8::1]:7".parse().unwrap()), name: "" };
-        let c = GossipEntry { key: [3; 32], endpoint: None, name: "box3" };
+        let a = GossipEntry {
+            key: [1; 32],
+            endpoint: Some("192.0.2.1:6556".parse().unwrap()),
+            name: "box1",
+        };
+        let b = GossipEntry {
+            key: [2; 32],
+            endpoint: Some("[2001:db8::1]:7".parse().unwrap()),
+            name: "",
+        };
+        let c = GossipEntry {
+            key: [3; 32],
+            endpoint: None,
+            name: "box3",
+        };
         assert!(w.push(&a) && w.push(&b) && w.push(&c));
         let n = w.finish();
-        assert_eq!(n, 2 + (32 + 3 + 4 + 1 + 4) + (32 + 3 + 16 + 1) + (32 + 3 + 1 + 4));
-        let Ok(Message::Gossip(g)) = Message::parse(&buf[..n]) else { panic!() };
+        assert_eq!(
+            n,
+            2 + (32 + 3 + 4 + 1 + 4) + (32 + 3 + 16 + 1) + (32 + 3 + 1 + 4)
+        );
+        let Ok(Message::Gossip(g)) = Message::parse(&buf[..n]) else {
+            panic!()
+        };
         let got: Vec<_> = g.entries().collect();
         assert_eq!(got, vec![a, b, c]);
         // A truncated or padded message is refused.
@@ -556,7 +609,11 @@ mod test {
     fn gossip_writer_bounds() {
         let mut buf = [0u8; 100];
         let mut w = GossipWriter::new(&mut buf);
-        let e = GossipEntry { key: [1; 32], endpoint: None, name: "a" };
+        let e = GossipEntry {
+            key: [1; 32],
+            endpoint: None,
+            name: "a",
+        };
         assert!(w.push(&e) && w.push(&e));
         assert!(!w.push(&e), "third entry does not fit 100 bytes");
         assert_eq!(w.count(), 2);

@@ -1,1 +1,465 @@
-//! Runtime (stub, being written).
+//! The runtime: the only place that polls descriptors and reads the clock.
+//!
+//! One single-threaded loop (`run_daemon`): `poll(2)` over the signalfd,
+//! the tunnel's UDP sockets, the overlay device and the console socket;
+//! each wakeup handles at most [`UDP_BATCH`] datagrams per socket batch
+//! and [`DEVICE_BATCH`] frames, so no source starves the others. The
+//! engine's output is batched into one `sendmmsg` per wakeup.
+//!
+//! Reload (SIGHUP) parses the whole file first; an invalid file is
+//! logged with file and line and changes nothing. A valid one is applied
+//! by difference: peers added, removed or changed, addresses and MTU of
+//! the device; a change of identity, port or device rebuilds only that part.
+
+pub mod netif;
+pub mod signal;
+pub mod udp;
+
+use std::io;
+use std::net::{SocketAddr, ToSocketAddrs};
+use std::os::fd::RawFd;
+use std::path::{Path, PathBuf};
+
+use crate::config::{uci, Config, Endpoint, Mode};
+use crate::console::proto::{Request, Response, StatusInfo};
+use crate::console::server::ControlServer;
+use crate::limits::{DEVICE_BATCH, MAX_FRAME, UDP_BATCH};
+use crate::overlay::device::{stable_mac, FrameDevice, RawSocket, Tap};
+use crate::overlay::node::{Node, NodeConfig, PeerSpec};
+use crate::overlay::Outbox;
+use crate::time::Instant;
+use crate::{error, info, keys, warn};
+use signal::{Signal, Signals};
+use udp::{RecvBatch, SendBatch, UdpSockets};
+
+/// Monotonic clock with its origin at the daemon's start.
+struct Clock(std::time::Instant);
+
+impl Clock {
+    fn now(&self) -> Instant {
+        Instant::from_micros(u64::try_from(self.0.elapsed().as_micros()).unwrap_or(u64::MAX))
+    }
+}
+
+fn wall_clock_micros() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| u64::try_from(d.as_micros()).unwrap_or(u64::MAX))
+        .unwrap_or(0)
+}
+
+/// Resolve configured endpoints (blocking DNS, at start and reload only).
+fn peer_specs(cfg: &Config) -> Vec<PeerSpec> {
+    cfg.peers
+        .iter()
+        .map(|p| PeerSpec {
+            name: p.name.clone(),
+            key: p.public_key,
+            endpoints: p
+                .endpoints
+                .iter()
+                .flat_map(|e| match e {
+                    Endpoint::Addr(a) => vec![*a],
+                    Endpoint::Host(h, port) => match (h.as_str(), *port).to_socket_addrs() {
+                        Ok(addrs) => addrs.take(2).collect(),
+                        Err(err) => {
+                            warn!("peer {}: cannot resolve {h}: {err}", p.name);
+                            vec![]
+                        }
+                    },
+                })
+                .collect(),
+        })
+        .collect()
+}
+
+/// The engine's output during one wakeup: datagrams into the send batch,
+/// frames straight to the device.
+struct RuntimeOutbox<'a> {
+    batch: &'a mut SendBatch,
+    socks: &'a UdpSockets,
+    device: &'a mut dyn FrameDevice,
+    device_drops: &'a mut u64,
+}
+
+impl Outbox for RuntimeOutbox<'_> {
+    fn send(&mut self, to: SocketAddr, packet: &[u8]) {
+        if !self.batch.push(to, packet) {
+            self.batch.flush(self.socks);
+            // After a flush the batch is empty, so this push fits.
+            let _ = self.batch.push(to, packet);
+        }
+    }
+
+    fn deliver(&mut self, frame: &[u8]) {
+        if let Err(e) = self.device.send(frame) {
+            *self.device_drops += 1;
+            if e.kind() != io::ErrorKind::WouldBlock {
+                crate::debug!("{}: write: {e}", self.device.name());
+            }
+        }
+    }
+}
+
+struct Daemon {
+    cfg: Config,
+    config_path: PathBuf,
+    private: [u8; 32],
+    public: [u8; 32],
+    node: Node,
+    socks: UdpSockets,
+    device: Box<dyn FrameDevice>,
+    recv: RecvBatch,
+    send: SendBatch,
+    frame_buf: Box<[u8; MAX_FRAME]>,
+    clock: Clock,
+    device_drops: u64,
+}
+
+fn open_device(cfg: &Config, public: &[u8; 32]) -> Result<Box<dyn FrameDevice>, String> {
+    let a = &cfg.agent;
+    match a.mode {
+        Mode::Tap => {
+            let tap = Tap::create(&a.interface)
+                .map_err(|e| format!("cannot create TAP {}: {e}", a.interface))?;
+            let name = tap.name().to_string();
+            let setup = || -> io::Result<()> {
+                netif::set_mac(&name, stable_mac(public))?;
+                netif::set_mtu(&name, u32::from(a.mtu))?;
+                for addr in &a.addresses {
+                    netif::add_address(&name, addr)?;
+                }
+                netif::set_up(&name, true)
+            };
+            setup().map_err(|e| format!("cannot configure {name}: {e}"))?;
+            info!("device {name} up, mtu {}", a.mtu);
+            Ok(Box::new(tap))
+        }
+        Mode::Raw => {
+            let dev = a.raw_device.as_deref().unwrap_or_default();
+            let raw = RawSocket::open(dev)
+                .map_err(|e| format!("cannot open raw socket on {dev}: {e}"))?;
+            info!("raw mode on {dev}");
+            Ok(Box::new(raw))
+        }
+    }
+}
+
+fn node_config(cfg: &Config, private: [u8; 32], public: [u8; 32]) -> NodeConfig {
+    NodeConfig {
+        name: cfg.agent.name.clone(),
+        cloud: cfg.agent.cloud.clone(),
+        private_key: private,
+        public_key: public,
+        peers: peer_specs(cfg),
+    }
+}
+
+fn load_key(cfg: &Config) -> Result<([u8; 32], [u8; 32]), String> {
+    let path = &cfg.agent.key_file;
+    let (private, created) = keys::load_or_create(path).map_err(|e| e.to_string())?;
+    if created {
+        info!("generated a new node key in {}", path.display());
+    } else if keys::is_too_open(path) {
+        warn!("{} is readable by others: chmod 600 it", path.display());
+    }
+    Ok((private, keys::public_key_of(&private)))
+}
+
+/// Run the agent in the foreground until SIGTERM or SIGINT.
+pub fn run_daemon(config_path: &Path, socket_path: &Path) -> Result<(), String> {
+    let cfg = uci::load(config_path).map_err(|e| e.to_string())?;
+    crate::log::set_level(cfg.agent.log_level);
+    let (private, public) = load_key(&cfg)?;
+    let mut signals = Signals::new().map_err(|e| format!("signals: {e}"))?;
+    let socks = UdpSockets::bind(cfg.agent.listen_port)
+        .map_err(|e| format!("cannot bind UDP port {}: {e}", cfg.agent.listen_port))?;
+    let device = open_device(&cfg, &public)?;
+    let mut server = ControlServer::bind(socket_path).map_err(|e| e.to_string())?;
+    let clock = Clock(std::time::Instant::now());
+    let node = Node::new(
+        &node_config(&cfg, private, public),
+        clock.now(),
+        wall_clock_micros(),
+    );
+    info!(
+        "cloudy {} node {} of cloud {} listening on port {} ({} peers configured)",
+        crate::VERSION,
+        cfg.agent.name,
+        cfg.agent.cloud,
+        socks.local_port(),
+        cfg.peers.len()
+    );
+    let mut d = Daemon {
+        cfg,
+        config_path: config_path.to_path_buf(),
+        private,
+        public,
+        node,
+        socks,
+        device,
+        recv: RecvBatch::new(),
+        send: SendBatch::new(),
+        frame_buf: Box::new([0u8; MAX_FRAME]),
+        clock,
+        device_drops: 0,
+    };
+    let started = d.clock.now();
+    loop {
+        let now = d.clock.now();
+        d.timers(now);
+        let deadline = crate::time::earliest(d.node.poll_at(), server.poll_at());
+        // At most 1 s, so the wait always fits an i32 of milliseconds.
+        let timeout_ms = deadline.map_or(1000, |t| t.since(now).as_millis().min(1000) as i32);
+        let mut fds: Vec<libc::pollfd> = Vec::with_capacity(8);
+        let poll = |fd: RawFd| libc::pollfd {
+            fd,
+            events: libc::POLLIN,
+            revents: 0,
+        };
+        fds.push(poll(signals.fd()));
+        fds.push(poll(d.device.fd()));
+        let udp_fds: Vec<RawFd> = d.socks.fds().collect();
+        fds.extend(udp_fds.iter().map(|&fd| poll(fd)));
+        let console_start = fds.len();
+        fds.extend(server.fds().map(poll));
+        fds.extend(server.fds_writable().map(|fd| libc::pollfd {
+            fd,
+            events: libc::POLLOUT,
+            revents: 0,
+        }));
+        // SAFETY: `fds` is a valid, initialised array of pollfd of the given length.
+        let n = unsafe { libc::poll(fds.as_mut_ptr(), fds.len() as libc::nfds_t, timeout_ms) };
+        if n < 0 {
+            let e = io::Error::last_os_error();
+            if e.kind() == io::ErrorKind::Interrupted {
+                continue;
+            }
+            return Err(format!("poll: {e}"));
+        }
+        let now = d.clock.now();
+        let ready = |i: usize| fds.get(i).is_some_and(|p| p.revents != 0);
+        if ready(0) {
+            match signals.read() {
+                Some(Signal::Terminate) => {
+                    info!("terminating");
+                    break;
+                }
+                Some(Signal::Reload) => d.reload(now),
+                None => {}
+            }
+        }
+        for (i, &fd) in udp_fds.iter().enumerate() {
+            if ready(2 + i) {
+                d.udp_input(now, fd);
+            }
+        }
+        if ready(1) {
+            d.device_input(now);
+        }
+        d.send.flush(&d.socks);
+        let console_ready = fds[console_start..].iter().any(|p| p.revents != 0);
+        if console_ready || server.poll_at().is_some_and(|t| t <= now) {
+            server.handle_ready(now, &mut |req| d.answer(now, started, req));
+        }
+        server.handle_timeout(now);
+    }
+    drop(server);
+    drop(d);
+    Ok(())
+}
+
+impl Daemon {
+    fn timers(&mut self, now: Instant) {
+        let mut out = RuntimeOutbox {
+            batch: &mut self.send,
+            socks: &self.socks,
+            device: self.device.as_mut(),
+            device_drops: &mut self.device_drops,
+        };
+        self.node.handle_timeout(now, &mut out);
+        self.send.flush(&self.socks);
+    }
+
+    fn udp_input(&mut self, now: Instant, fd: RawFd) {
+        // Two batches at most per wakeup: the device and console get their turn.
+        for _ in 0..2 {
+            let n = match self.recv.recv(fd) {
+                Ok(n) => n,
+                Err(e) => {
+                    if e.kind() != io::ErrorKind::WouldBlock {
+                        crate::debug!("udp recv: {e}");
+                    }
+                    return;
+                }
+            };
+            let mut out = RuntimeOutbox {
+                batch: &mut self.send,
+                socks: &self.socks,
+                device: self.device.as_mut(),
+                device_drops: &mut self.device_drops,
+            };
+            for i in 0..n {
+                let (from, packet) = self.recv.get_mut(i);
+                self.node.handle_packet(now, from, packet, &mut out);
+            }
+            if n < UDP_BATCH {
+                return;
+            }
+        }
+    }
+
+    fn device_input(&mut self, now: Instant) {
+        for _ in 0..DEVICE_BATCH {
+            match self.device.recv(&mut self.frame_buf[..]) {
+                Ok(Some(len)) => {
+                    let mut out = RuntimeOutbox {
+                        batch: &mut self.send,
+                        socks: &self.socks,
+                        device: self.device.as_mut(),
+                        device_drops: &mut self.device_drops,
+                    };
+                    self.node
+                        .handle_frame(now, &self.frame_buf[..len], &mut out);
+                }
+                Ok(None) => return,
+                Err(e) => {
+                    crate::debug!("{}: read: {e}", self.device.name());
+                    return;
+                }
+            }
+        }
+    }
+
+    fn answer(&self, now: Instant, started: Instant, req: Request) -> Response {
+        match req {
+            Request::Peers => Response::Peers(self.node.peer_infos(now)),
+            Request::PublicKey => Response::PublicKey(self.public),
+            Request::Status => {
+                let (configured, known, up, relayed) = self.node.peer_counts(now);
+                let a = &self.cfg.agent;
+                Response::Status(StatusInfo {
+                    version: crate::VERSION.to_string(),
+                    name: a.name.clone(),
+                    cloud: a.cloud.clone(),
+                    public_key: self.public,
+                    interface: match a.mode {
+                        Mode::Tap => self.device.name().to_string(),
+                        Mode::Raw => a.raw_device.clone().unwrap_or_default(),
+                    },
+                    mode: match a.mode {
+                        Mode::Tap => "tap".into(),
+                        Mode::Raw => "raw".into(),
+                    },
+                    listen_port: self.socks.local_port(),
+                    uptime_secs: now.since(started).as_secs(),
+                    peers_configured: configured as u32,
+                    peers_known: known as u32,
+                    peers_up: up as u32,
+                    peers_relayed: relayed as u32,
+                    mac_entries: self.node.mac_entries() as u32,
+                    stats: self.node.stats().clone(),
+                })
+            }
+        }
+    }
+
+    /// SIGHUP: parse everything first, then apply only the difference.
+    fn reload(&mut self, now: Instant) {
+        let new = match uci::load(&self.config_path) {
+            Ok(c) => c,
+            Err(e) => {
+                error!("reload refused, keeping the running configuration: {e}");
+                return;
+            }
+        };
+        let old = std::mem::replace(&mut self.cfg, new);
+        let (o, n) = (&old.agent, &self.cfg.agent);
+        crate::log::set_level(n.log_level);
+        if n.key_file != o.key_file {
+            match load_key(&self.cfg) {
+                Ok((private, public)) => {
+                    self.private = private;
+                    self.public = public;
+                }
+                Err(e) => {
+                    error!("reload refused: {e}");
+                    self.cfg = old;
+                    return;
+                }
+            }
+        }
+        if n.listen_port != o.listen_port {
+            let (port, old_port) = (n.listen_port, o.listen_port);
+            match UdpSockets::bind(port) {
+                Ok(s) => {
+                    info!("now listening on port {port}");
+                    self.socks = s;
+                }
+                Err(e) => {
+                    error!("reload: cannot bind port {port}: {e}; keeping port {old_port}");
+                    self.cfg.agent.listen_port = old_port;
+                }
+            }
+        }
+        let (o, n) = (&old.agent, &self.cfg.agent);
+        let device_changed =
+            n.mode != o.mode || n.interface != o.interface || n.raw_device != o.raw_device;
+        if device_changed {
+            // Close the old device first: the new one may reuse its name.
+            let placeholder: Box<dyn FrameDevice> = Box::new(NullDevice);
+            drop(std::mem::replace(&mut self.device, placeholder));
+            match open_device(&self.cfg, &self.public) {
+                Ok(dev) => self.device = dev,
+                Err(e) => error!("reload: {e}; the overlay has no device until the next reload"),
+            }
+        } else if n.mode == Mode::Tap {
+            let name = self.device.name().to_string();
+            if n.mtu != o.mtu {
+                if let Err(e) = netif::set_mtu(&name, u32::from(n.mtu)) {
+                    error!("reload: {name}: mtu {}: {e}", n.mtu);
+                }
+            }
+            for a in o.addresses.iter().filter(|a| !n.addresses.contains(a)) {
+                if let Err(e) = netif::remove_address(&name, a) {
+                    warn!("reload: {name}: remove {a}: {e}");
+                }
+            }
+            for a in n.addresses.iter().filter(|a| !o.addresses.contains(a)) {
+                if let Err(e) = netif::add_address(&name, a) {
+                    error!("reload: {name}: add {a}: {e}");
+                }
+            }
+        }
+        let identity_changed = n.name != o.name || n.cloud != o.cloud || n.key_file != o.key_file;
+        if identity_changed {
+            info!("identity changed: restarting the overlay engine");
+            self.node = Node::new(
+                &node_config(&self.cfg, self.private, self.public),
+                now,
+                wall_clock_micros(),
+            );
+        } else if self.cfg.peers != old.peers {
+            self.node.set_peers(now, &peer_specs(&self.cfg));
+        }
+        info!("configuration reloaded from {}", self.config_path.display());
+    }
+}
+
+/// Stands in while a device is being replaced or failed to open.
+struct NullDevice;
+
+impl FrameDevice for NullDevice {
+    fn fd(&self) -> RawFd {
+        -1
+    }
+    fn recv(&mut self, _: &mut [u8]) -> io::Result<Option<usize>> {
+        Ok(None)
+    }
+    fn send(&mut self, _: &[u8]) -> io::Result<()> {
+        Err(io::Error::new(io::ErrorKind::NotConnected, "no device"))
+    }
+    fn name(&self) -> &str {
+        "-"
+    }
+}

@@ -78,9 +78,9 @@ impl Net {
     /// decides whether the endpoint is given too.
     fn new(n: usize, links: &[&[usize]], with_endpoint: bool) -> Net {
         let mut boxes = Vec::new();
-        for i in 0..n {
+        for (i, link) in links.iter().enumerate().take(n) {
             let (private_key, public_key) = key(i as u8 + 1);
-            let peers = links[i]
+            let peers = link
                 .iter()
                 .map(|&j| PeerSpec {
                     name: format!("box{}", j + 1),
@@ -88,9 +88,22 @@ impl Net {
                     endpoints: if with_endpoint { vec![addr(j)] } else { vec![] },
                 })
                 .collect();
-            let cfg = NodeConfig { name: format!("box{}", i + 1), cloud: "sim".into(), private_key, public_key, peers };
+            let cfg = NodeConfig {
+                name: format!("box{}", i + 1),
+                cloud: "sim".into(),
+                private_key,
+                public_key,
+                peers,
+            };
             let node = Node::new(&cfg, Instant::ZERO, 1_700_000_000_000_000);
-            boxes.push(SimBox { node, cfg, addr: addr(i), nat: None, alive: true, delivered: vec![] });
+            boxes.push(SimBox {
+                node,
+                cfg,
+                addr: addr(i),
+                nat: None,
+                alive: true,
+                delivered: vec![],
+            });
         }
         Net {
             now: Instant::ZERO,
@@ -133,7 +146,8 @@ impl Net {
                 self.nat_open.insert((i, to));
             }
             self.wire_log.push((from, to, bytes.clone()));
-            self.queue.push_back((self.now + self.latency, from, to, bytes));
+            self.queue
+                .push_back((self.now + self.latency, from, to, bytes));
         }
         self.boxes[i].delivered.extend(out.delivered);
     }
@@ -146,8 +160,12 @@ impl Net {
     fn step(&mut self) {
         self.now = self.now + Duration::from_millis(10);
         while self.queue.front().is_some_and(|q| q.0 <= self.now) {
-            let Some((_, from, to, mut bytes)) = self.queue.pop_front() else { break };
-            let Some(dst) = (0..self.boxes.len()).find(|&j| self.public_addr(j) == to) else { continue };
+            let Some((_, from, to, mut bytes)) = self.queue.pop_front() else {
+                break;
+            };
+            let Some(dst) = (0..self.boxes.len()).find(|&j| self.public_addr(j) == to) else {
+                continue;
+            };
             let src = (0..self.boxes.len()).find(|&j| self.public_addr(j) == from);
             if !self.boxes[dst].alive {
                 continue;
@@ -165,7 +183,9 @@ impl Net {
             }
             let mut out = Collect::default();
             let now = self.now;
-            self.boxes[dst].node.handle_packet(now, from, &mut bytes, &mut out);
+            self.boxes[dst]
+                .node
+                .handle_packet(now, from, &mut bytes, &mut out);
             self.emit(dst, out);
         }
         for i in 0..self.boxes.len() {
@@ -204,7 +224,11 @@ impl Net {
     fn restart(&mut self, i: usize) {
         let cfg = self.boxes[i].cfg.clone();
         // A later wall clock, as after a real restart.
-        self.boxes[i].node = Node::new(&cfg, self.now, 1_700_000_000_000_000 + self.now.micros() + 1);
+        self.boxes[i].node = Node::new(
+            &cfg,
+            self.now,
+            1_700_000_000_000_000 + self.now.micros() + 1,
+        );
         self.boxes[i].alive = true;
     }
 
@@ -227,7 +251,10 @@ fn two_boxes_exchange_frames_and_measure_rtt() {
     assert_eq!(net.delivered_tags(0), vec![2]);
     net.run(Duration::from_secs(6));
     let rtt = net.info(0, "box2").rtt_us.expect("rtt measured");
-    assert!((3_000..=40_000).contains(&rtt), "rtt {rtt}us for 2x2ms latency at 10ms steps");
+    assert!(
+        (3_000..=40_000).contains(&rtt),
+        "rtt {rtt}us for 2x2ms latency at 10ms steps"
+    );
     assert_eq!(net.info(0, "box2").hops, 1);
     assert_eq!(net.boxes[0].node.mac_entries(), 1);
 }
@@ -243,7 +270,11 @@ fn one_configured_peer_is_enough() {
     net.restart(2);
     net.run(Duration::from_secs(15));
     let c = net.info(0, "box3");
-    assert_eq!(c.state, PeerState::Up, "box1 reaches box3 directly after gossip: {c:?}");
+    assert_eq!(
+        c.state,
+        PeerState::Up,
+        "box1 reaches box3 directly after gossip: {c:?}"
+    );
     assert_eq!(c.hops, 1);
     net.send_frame(2, &frame(BCAST, mac(2), 8));
     net.run(Duration::from_millis(100));
@@ -252,7 +283,11 @@ fn one_configured_peer_is_enough() {
     net.run(Duration::from_millis(100));
     assert_eq!(net.delivered_tags(2), vec![7]);
     assert_eq!(net.delivered_tags(0), vec![8]);
-    assert_eq!(net.delivered_tags(1), vec![8], "the hub gets the broadcast once, and not box1's unicast");
+    assert_eq!(
+        net.delivered_tags(1),
+        vec![8],
+        "the hub gets the broadcast once, and not box1's unicast"
+    );
 }
 
 #[test]
@@ -261,7 +296,11 @@ fn blocked_path_is_relayed_with_two_hops() {
     net.block(0, 2);
     net.run(Duration::from_secs(20));
     let c = net.info(0, "box3");
-    assert_eq!((c.state, c.hops, c.via.as_deref()), (PeerState::Relayed, 2, Some("box2")), "{c:?}");
+    assert_eq!(
+        (c.state, c.hops, c.via.as_deref()),
+        (PeerState::Relayed, 2, Some("box2")),
+        "{c:?}"
+    );
     assert!(c.rtt_us.is_some(), "RTT measured through the relay");
     net.send_frame(0, &frame(BCAST, mac(0), 1));
     net.run(Duration::from_millis(100));
@@ -270,7 +309,10 @@ fn blocked_path_is_relayed_with_two_hops() {
     net.run(Duration::from_millis(100));
     assert_eq!(net.delivered_tags(0), vec![2]);
     assert!(net.boxes[1].node.stats().relayed_frames >= 2);
-    assert!(net.boxes[1].delivered.iter().all(|f| f[20] == 1), "the relay does not deliver relayed unicast");
+    assert!(
+        net.boxes[1].delivered.iter().all(|f| f[20] == 1),
+        "the relay does not deliver relayed unicast"
+    );
     // Unblock: direct path found again.
     net.blocked.clear();
     net.run(Duration::from_secs(40));
@@ -297,7 +339,11 @@ fn dead_peer_noticed_and_restart_rejoins() {
     assert_eq!(net.info(0, "box2").state, PeerState::Up);
     net.boxes[1].alive = false;
     net.run(DEAD_AFTER + Duration::from_secs(1));
-    assert_ne!(net.info(0, "box2").state, PeerState::Up, "dead within 3 keepalives");
+    assert_ne!(
+        net.info(0, "box2").state,
+        PeerState::Up,
+        "dead within 3 keepalives"
+    );
     net.run(Duration::from_secs(20));
     net.restart(1);
     net.run(MAX_BACKOFF + Duration::from_secs(2));
@@ -317,7 +363,11 @@ fn rekey_keeps_traffic_flowing_for_seven_minutes() {
         sent += 1;
         net.run(Duration::from_secs(1));
     }
-    assert_eq!(net.boxes[1].delivered.len() as u32, sent, "no frame lost across rekeys");
+    assert_eq!(
+        net.boxes[1].delivered.len() as u32,
+        sent,
+        "no frame lost across rekeys"
+    );
     assert!(net.boxes[0].node.stats().handshakes_completed >= 3);
     assert_eq!(net.boxes[1].node.stats().dropped_auth, 0);
 }
@@ -345,13 +395,24 @@ fn hostile_packets_never_reach_the_device() {
     assert_eq!(net.delivered_tags(1), vec![9]);
     let attacker: SocketAddr = "203.0.113.9:1234".parse().unwrap();
     // Replay every datagram box1 ever sent to box2, from the attacker and from box1's address.
-    let replays: Vec<_> = net.wire_log.iter().filter(|w| w.1 == addr(1)).cloned().collect();
+    let replays: Vec<_> = net
+        .wire_log
+        .iter()
+        .filter(|w| w.1 == addr(1))
+        .cloned()
+        .collect();
     for (from, _, bytes) in &replays {
         net.inject(attacker, 1, bytes.clone());
         net.inject(*from, 1, bytes.clone());
     }
     // Garbage, truncated and bit-flipped data packets.
-    let data = replays.iter().rev().find(|w| w.2[0] == wire::TYPE_DATA).unwrap().2.clone();
+    let data = replays
+        .iter()
+        .rev()
+        .find(|w| w.2[0] == wire::TYPE_DATA)
+        .unwrap()
+        .2
+        .clone();
     for cut in [0, 1, 3, 4, 16, 31, data.len() - 1] {
         net.inject(attacker, 1, data[..cut].to_vec());
     }
@@ -369,7 +430,11 @@ fn hostile_packets_never_reach_the_device() {
         cloud: "sim".into(),
         private_key,
         public_key,
-        peers: vec![PeerSpec { name: "box2".into(), key: key(2).1, endpoints: vec![addr(1)] }],
+        peers: vec![PeerSpec {
+            name: "box2".into(),
+            key: key(2).1,
+            endpoints: vec![addr(1)],
+        }],
     };
     let mut stranger = Node::new(&stranger_cfg, net.now, 1);
     let mut out = Collect::default();
@@ -379,9 +444,19 @@ fn hostile_packets_never_reach_the_device() {
     }
     let before = net.boxes[1].delivered.len();
     net.run(Duration::from_millis(100));
-    assert_eq!(net.boxes[1].delivered.len(), before, "nothing hostile delivered");
+    assert_eq!(
+        net.boxes[1].delivered.len(),
+        before,
+        "nothing hostile delivered"
+    );
     let s = net.boxes[1].node.stats().clone();
-    assert!(s.dropped_replay > 0 && s.dropped_malformed > 0 && s.dropped_auth > 0 && s.dropped_unknown_key > 0, "{s:?}");
+    assert!(
+        s.dropped_replay > 0
+            && s.dropped_malformed > 0
+            && s.dropped_auth > 0
+            && s.dropped_unknown_key > 0,
+        "{s:?}"
+    );
     // Still serving.
     net.send_frame(0, &frame(BCAST, mac(0), 10));
     net.run(Duration::from_millis(50));
@@ -398,7 +473,10 @@ fn roaming_peer_keeps_its_session() {
     net.send_frame(0, &frame(BCAST, mac(0), 4));
     net.run(Duration::from_millis(50));
     assert_eq!(net.delivered_tags(1), vec![4]);
-    assert_eq!(net.info(1, "box1").endpoint, Some("192.0.2.77:5000".parse().unwrap()));
+    assert_eq!(
+        net.info(1, "box1").endpoint,
+        Some("192.0.2.77:5000".parse().unwrap())
+    );
     net.send_frame(1, &frame(mac(0), mac(1), 5));
     net.run(Duration::from_millis(50));
     assert_eq!(net.delivered_tags(0), vec![5]);
@@ -418,11 +496,19 @@ fn handshake_flood_is_answered_with_cookies() {
     }
     let mut out = Collect::default();
     for mut p in flood {
-        net.boxes[1].node.handle_packet(Instant::ZERO, addr(0), &mut p, &mut out);
+        net.boxes[1]
+            .node
+            .handle_packet(Instant::ZERO, addr(0), &mut p, &mut out);
     }
     let s = net.boxes[1].node.stats();
     assert_eq!(s.cookies_sent, 20);
-    assert!(out.sent.iter().filter(|(_, b)| b[0] == wire::TYPE_COOKIE_REPLY).count() == 20);
+    assert!(
+        out.sent
+            .iter()
+            .filter(|(_, b)| b[0] == wire::TYPE_COOKIE_REPLY)
+            .count()
+            == 20
+    );
     // The real box1 still gets in: it retries with the cookie.
     net.run(Duration::from_secs(5));
     assert_eq!(net.info(0, "box2").state, PeerState::Up);
@@ -435,19 +521,39 @@ fn reload_adds_and_removes_peers_without_disturbing_others() {
     let hs = net.boxes[0].node.stats().handshakes_completed;
     // Add box3 to box1 and box1 to box3.
     let specs = vec![
-        PeerSpec { name: "box2".into(), key: key(2).1, endpoints: vec![addr(1)] },
-        PeerSpec { name: "box3".into(), key: key(3).1, endpoints: vec![addr(2)] },
+        PeerSpec {
+            name: "box2".into(),
+            key: key(2).1,
+            endpoints: vec![addr(1)],
+        },
+        PeerSpec {
+            name: "box3".into(),
+            key: key(3).1,
+            endpoints: vec![addr(2)],
+        },
     ];
     let now = net.now;
     net.boxes[0].node.set_peers(now, &specs);
-    let specs3 = vec![PeerSpec { name: "box1".into(), key: key(1).1, endpoints: vec![] }];
+    let specs3 = vec![PeerSpec {
+        name: "box1".into(),
+        key: key(1).1,
+        endpoints: vec![],
+    }];
     net.boxes[2].node.set_peers(now, &specs3);
     net.run(Duration::from_secs(3));
     assert_eq!(net.info(0, "box3").state, PeerState::Up);
     assert_eq!(net.info(0, "box2").state, PeerState::Up);
-    assert_eq!(net.boxes[0].node.stats().handshakes_completed, hs + 1, "box2's session untouched");
+    assert_eq!(
+        net.boxes[0].node.stats().handshakes_completed,
+        hs + 1,
+        "box2's session untouched"
+    );
     // Remove box2.
     let now = net.now;
     net.boxes[0].node.set_peers(now, &specs[1..]);
-    assert!(net.boxes[0].node.peer_infos(net.now).iter().all(|p| p.name != "box2"));
+    assert!(net.boxes[0]
+        .node
+        .peer_infos(net.now)
+        .iter()
+        .all(|p| p.name != "box2"));
 }

@@ -1,0 +1,641 @@
+//! The command line of the `cloudy` binary.
+//!
+//! `cloudy [-c CONFIG] [-s SOCKET] [--json] COMMAND [ARGS]`. Options may
+//! come before or after the command; `--` ends them. Paths come from the
+//! options, else from `CLOUDY_CONFIG` / `CLOUDY_SOCKET`, else the
+//! defaults ([`DEFAULT_CONFIG_PATH`], [`DEFAULT_SOCKET_PATH`]).
+//!
+//! Exit status: 0 on success, 1 on failure, 2 on a usage error. A failure
+//! prints one line to stderr starting with `cloudy: `; `check-config`
+//! prints the configuration error itself as `PATH:LINE: message`, the
+//! form editors jump to.
+
+use std::ffi::OsString;
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+
+use super::format;
+use super::proto::{Request, Response};
+use super::server::call;
+use super::DEFAULT_SOCKET_PATH;
+use crate::config::{DEFAULT_CONFIG_PATH, DEFAULT_KEY_FILE};
+use crate::time::Duration;
+
+/// How long `status`, `peers` and `pubkey` wait for the daemon, in all.
+pub const DAEMON_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// Environment variable naming the configuration file.
+pub const ENV_CONFIG: &str = "CLOUDY_CONFIG";
+/// Environment variable naming the control socket.
+pub const ENV_SOCKET: &str = "CLOUDY_SOCKET";
+
+/// The parsed command line.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Cli {
+    pub config: PathBuf,
+    pub socket: PathBuf,
+    pub json: bool,
+    pub command: Command,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Command {
+    Daemon,
+    CheckConfig,
+    /// `keygen [FILE]`.
+    Keygen(Option<PathBuf>),
+    Pubkey,
+    Status,
+    Peers,
+    Help,
+    Version,
+}
+
+/// A malformed command line; shown as `cloudy: MESSAGE (try 'cloudy help')`.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct UsageError(pub String);
+
+impl std::fmt::Display for UsageError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl std::error::Error for UsageError {}
+
+/// Commands, their arguments and one-line descriptions (the help text).
+const COMMANDS: [(&str, &str, &str); 8] = [
+    (
+        "daemon",
+        "",
+        "run the agent in the foreground (procd starts this)",
+    ),
+    ("status", "", "show this box's overlay status"),
+    (
+        "peers",
+        "",
+        "list the members of the cloud and how they are reached",
+    ),
+    ("pubkey", "", "print this box's public key"),
+    (
+        "keygen",
+        " [FILE]",
+        "create a private key file (default: key_file) and print its public key",
+    ),
+    (
+        "check-config",
+        "",
+        "check the configuration file and show the first error",
+    ),
+    ("version", "", "print the version"),
+    ("help", "", "show this help"),
+];
+
+/// The help text.
+pub fn usage() -> String {
+    let mut s = String::from(
+        "usage: cloudy [-c CONFIG] [-s SOCKET] [--json] COMMAND [ARGS]\n\ncommands:\n",
+    );
+    for (name, args, what) in COMMANDS {
+        s.push_str(&format!("  {:<16}{what}\n", format!("{name}{args}")));
+    }
+    s.push_str(&format!(
+        "\noptions:\n\
+         \x20 -c, --config CONFIG  configuration file (default {DEFAULT_CONFIG_PATH}, or ${ENV_CONFIG})\n\
+         \x20 -s, --socket SOCKET  control socket (default {DEFAULT_SOCKET_PATH}, or ${ENV_SOCKET})\n\
+         \x20     --json           print status and peers as JSON\n\
+         \x20 -h, --help           show this help\n\
+         \x20     --version        print the version\n"
+    ));
+    s
+}
+
+/// Parses the arguments after the program name, with paths defaulting to
+/// the environment.
+pub fn parse_args(args: &[String]) -> Result<Cli, UsageError> {
+    parse_args_with_env(args, &|k| std::env::var_os(k))
+}
+
+/// [`parse_args`] with the environment given (for tests).
+pub fn parse_args_with_env(
+    args: &[String],
+    env: &dyn Fn(&str) -> Option<OsString>,
+) -> Result<Cli, UsageError> {
+    let mut config: Option<PathBuf> = None;
+    let mut socket: Option<PathBuf> = None;
+    let mut json = false;
+    let mut help = false;
+    let mut version = false;
+    let mut words: Vec<&str> = Vec::new();
+    let mut it = args.iter();
+    let mut options_done = false;
+    while let Some(arg) = it.next() {
+        let arg = arg.as_str();
+        if options_done || !arg.starts_with('-') || arg == "-" {
+            words.push(arg);
+            continue;
+        }
+        let (name, inline) = match arg.split_once('=') {
+            Some((n, v)) if n.starts_with("--") => (n, Some(v)),
+            _ => (arg, None),
+        };
+        let mut value = |target: &mut Option<PathBuf>| -> Result<(), UsageError> {
+            let v = match inline {
+                Some(v) => v,
+                None => it
+                    .next()
+                    .map(String::as_str)
+                    .ok_or_else(|| UsageError(format!("option {name} needs a value")))?,
+            };
+            if v.is_empty() {
+                return Err(UsageError(format!("option {name} needs a value")));
+            }
+            *target = Some(PathBuf::from(v));
+            Ok(())
+        };
+        match name {
+            "--" => options_done = true,
+            "-c" | "--config" => value(&mut config)?,
+            "-s" | "--socket" => value(&mut socket)?,
+            _ if inline.is_some() => {
+                return Err(UsageError(format!("option {name} takes no value")))
+            }
+            "--json" => json = true,
+            "-h" | "--help" => help = true,
+            "--version" => version = true,
+            _ => return Err(UsageError(format!("unknown option {arg}"))),
+        }
+    }
+    let from_env = |k: &str| env(k).filter(|v| !v.is_empty()).map(PathBuf::from);
+    let config = config
+        .or_else(|| from_env(ENV_CONFIG))
+        .unwrap_or_else(|| PathBuf::from(DEFAULT_CONFIG_PATH));
+    let socket = socket
+        .or_else(|| from_env(ENV_SOCKET))
+        .unwrap_or_else(|| PathBuf::from(DEFAULT_SOCKET_PATH));
+    let cli = |command| {
+        Ok(Cli {
+            config: config.clone(),
+            socket: socket.clone(),
+            json,
+            command,
+        })
+    };
+    if help {
+        return cli(Command::Help);
+    }
+    if version {
+        return cli(Command::Version);
+    }
+    let Some((&name, rest)) = words.split_first() else {
+        return Err(UsageError("no command given".into()));
+    };
+    let no_args = |command| {
+        if rest.is_empty() {
+            cli(command)
+        } else {
+            Err(UsageError(format!("{name} takes no arguments")))
+        }
+    };
+    match name {
+        "daemon" => no_args(Command::Daemon),
+        "check-config" => no_args(Command::CheckConfig),
+        "pubkey" => no_args(Command::Pubkey),
+        "status" => no_args(Command::Status),
+        "peers" => no_args(Command::Peers),
+        "version" => no_args(Command::Version),
+        "help" => cli(Command::Help),
+        "keygen" => match rest {
+            [] => cli(Command::Keygen(None)),
+            [file] => cli(Command::Keygen(Some(PathBuf::from(file)))),
+            _ => Err(UsageError("keygen takes at most one FILE".into())),
+        },
+        _ => Err(UsageError(format!("unknown command '{name}'"))),
+    }
+}
+
+/// How a command failed.
+#[derive(Debug, PartialEq, Eq)]
+pub enum Failure {
+    /// Printed as `cloudy: MESSAGE`.
+    Error(String),
+    /// Printed as it is (a `PATH:LINE: message` configuration error).
+    Plain(String),
+}
+
+impl Failure {
+    /// The one stderr line.
+    pub fn line(&self) -> String {
+        let text = match self {
+            Failure::Error(m) => format!("cloudy: {m}"),
+            Failure::Plain(m) => m.clone(),
+        };
+        text.replace(['\n', '\r'], " ")
+    }
+}
+
+fn err(message: impl Into<String>) -> Failure {
+    Failure::Error(message.into())
+}
+
+/// The whole `cloudy` command: `args` as `std::env::args` gives them,
+/// program name first.
+pub fn main(args: Vec<String>) -> ExitCode {
+    let cli = match parse_args(args.get(1..).unwrap_or_default()) {
+        Ok(cli) => cli,
+        Err(e) => {
+            eprintln_quiet(&format!("cloudy: {e} (try 'cloudy help')"));
+            return ExitCode::from(2);
+        }
+    };
+    let mut stdout = std::io::stdout().lock();
+    match run(&cli, &mut stdout) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(f) => {
+            eprintln_quiet(&f.line());
+            ExitCode::from(1)
+        }
+    }
+}
+
+/// Writes a line to stderr; a closed stderr has nowhere to be reported.
+fn eprintln_quiet(line: &str) {
+    let _ = writeln!(std::io::stderr().lock(), "{line}");
+}
+
+/// Writes to stdout; a reader that went away (`| head`) is not an error
+/// worth a message, so write errors are ignored.
+fn emit(out: &mut dyn Write, text: &str) {
+    let _ = out.write_all(text.as_bytes());
+    let _ = out.flush();
+}
+
+/// Runs a parsed command, printing results to `out`.
+pub fn run(cli: &Cli, out: &mut dyn Write) -> Result<(), Failure> {
+    match &cli.command {
+        Command::Help => emit(out, &usage()),
+        Command::Version => emit(out, &format!("cloudy {}\n", crate::VERSION)),
+        Command::Daemon => {
+            crate::runtime::run_daemon(&cli.config, &cli.socket).map_err(Failure::Error)?
+        }
+        Command::CheckConfig => {
+            let config =
+                crate::config::uci::load(&cli.config).map_err(|e| Failure::Plain(e.to_string()))?;
+            let n = config.peers.len();
+            let peers = if n == 1 { "peer" } else { "peers" };
+            emit(
+                out,
+                &format!("ok: {} ({n} {peers})\n", cli.config.display()),
+            );
+        }
+        Command::Keygen(file) => {
+            let path = match file {
+                Some(f) => f.clone(),
+                None => configured_key_file(&cli.config),
+            };
+            let public = keygen(&path)?;
+            emit(out, &format!("{public}\n"));
+        }
+        Command::Pubkey => emit(out, &format!("{}\n", pubkey(cli)?)),
+        Command::Status => match ask(cli, &Request::Status)? {
+            Response::Status(s) => emit(
+                out,
+                &if cli.json {
+                    format::status_json(&s)
+                } else {
+                    format::status_text(&s)
+                },
+            ),
+            other => return Err(unexpected(other)),
+        },
+        Command::Peers => match ask(cli, &Request::Peers)? {
+            Response::Peers(p) => emit(
+                out,
+                &if cli.json {
+                    format::peers_json(&p)
+                } else {
+                    format::peers_table(&p)
+                },
+            ),
+            other => return Err(unexpected(other)),
+        },
+    }
+    Ok(())
+}
+
+/// The config's key file, or the default one if the config is unreadable.
+fn configured_key_file(config: &Path) -> PathBuf {
+    crate::config::uci::load(config)
+        .map(|c| c.agent.key_file)
+        .unwrap_or_else(|_| PathBuf::from(DEFAULT_KEY_FILE))
+}
+
+/// Creates a new private key at `path` (never overwriting one) and returns
+/// the public key in base64.
+fn keygen(path: &Path) -> Result<String, Failure> {
+    if std::fs::symlink_metadata(path).is_ok() {
+        return Err(err(format!(
+            "{} already exists (remove it first to make a new key)",
+            path.display()
+        )));
+    }
+    // write_private creates missing directories (0700) and the file (0600).
+    let private = crate::keys::try_generate_private().map_err(|e| {
+        err(format!(
+            "cannot generate a key: no randomness from the system: {e}"
+        ))
+    })?;
+    crate::keys::write_private(path, &private).map_err(|e| err(e.to_string()))?;
+    Ok(crate::keys::encode_public(&crate::keys::public_key_of(
+        &private,
+    )))
+}
+
+/// The public key from the key file, else from the daemon.
+fn pubkey(cli: &Cli) -> Result<String, Failure> {
+    let key_file = configured_key_file(&cli.config);
+    let file_error = match crate::keys::read_private(&key_file) {
+        Ok(private) => {
+            return Ok(crate::keys::encode_public(&crate::keys::public_key_of(
+                &private,
+            )))
+        }
+        Err(e) => e.to_string(),
+    };
+    match call(&cli.socket, &Request::PublicKey, DAEMON_TIMEOUT) {
+        Ok(Response::PublicKey(k)) => Ok(crate::keys::encode_public(&k)),
+        // The key error names the file.
+        Ok(Response::Error(m)) => Err(err(format!("{file_error}, and the daemon answered: {m}"))),
+        Ok(other) => Err(unexpected(other)),
+        Err(e) => Err(err(format!("{file_error}, and {e}"))),
+    }
+}
+
+fn ask(cli: &Cli, request: &Request) -> Result<Response, Failure> {
+    match call(&cli.socket, request, DAEMON_TIMEOUT) {
+        Ok(Response::Error(m)) => Err(err(format!("the daemon answered: {m}"))),
+        Ok(r) => Ok(r),
+        Err(e) => Err(err(e.to_string())),
+    }
+}
+
+fn unexpected(r: Response) -> Failure {
+    let what = match r {
+        Response::Status(_) => "status",
+        Response::Peers(_) => "peers",
+        Response::PublicKey(_) => "public key",
+        Response::Error(_) => "error",
+    };
+    err(format!("unexpected answer from the daemon ({what})"))
+}
+
+#[cfg(test)]
+mod test {
+    use super::*;
+    use crate::console::server::ControlServer;
+    use crate::time::Instant;
+
+    fn args(s: &str) -> Vec<String> {
+        s.split_whitespace().map(String::from).collect()
+    }
+
+    fn no_env(_: &str) -> Option<OsString> {
+        None
+    }
+
+    fn parse(s: &str) -> Result<Cli, UsageError> {
+        parse_args_with_env(&args(s), &no_env)
+    }
+
+    fn command(s: &str) -> Command {
+        parse(s).unwrap().command
+    }
+
+    #[test]
+    fn defaults() {
+        let cli = parse("status").unwrap();
+        assert_eq!(
+            cli,
+            Cli {
+                config: PathBuf::from(DEFAULT_CONFIG_PATH),
+                socket: PathBuf::from(DEFAULT_SOCKET_PATH),
+                json: false,
+                command: Command::Status
+            }
+        );
+    }
+
+    #[test]
+    fn commands() {
+        assert_eq!(command("daemon"), Command::Daemon);
+        assert_eq!(command("check-config"), Command::CheckConfig);
+        assert_eq!(command("keygen"), Command::Keygen(None));
+        assert_eq!(
+            command("keygen /tmp/k"),
+            Command::Keygen(Some("/tmp/k".into()))
+        );
+        assert_eq!(command("pubkey"), Command::Pubkey);
+        assert_eq!(command("peers"), Command::Peers);
+        assert_eq!(command("help"), Command::Help);
+        assert_eq!(command("help peers"), Command::Help);
+        assert_eq!(command("-h"), Command::Help);
+        assert_eq!(command("peers --help"), Command::Help);
+        assert_eq!(command("--version"), Command::Version);
+        assert_eq!(command("version"), Command::Version);
+    }
+
+    #[test]
+    fn options() {
+        let cli = parse("-c /a -s /b --json peers").unwrap();
+        assert_eq!(
+            (cli.config, cli.socket, cli.json),
+            ("/a".into(), "/b".into(), true)
+        );
+        let cli = parse("peers --json --config=/x --socket /y").unwrap();
+        assert_eq!(
+            (cli.config, cli.socket, cli.json),
+            ("/x".into(), "/y".into(), true)
+        );
+        let cli = parse("keygen -- -odd-name").unwrap();
+        assert_eq!(cli.command, Command::Keygen(Some("-odd-name".into())));
+    }
+
+    #[test]
+    fn environment() {
+        let env = |k: &str| match k {
+            ENV_CONFIG => Some(OsString::from("/env/config")),
+            ENV_SOCKET => Some(OsString::from("/env/sock")),
+            _ => None,
+        };
+        let cli = parse_args_with_env(&args("status"), &env).unwrap();
+        assert_eq!(
+            (cli.config, cli.socket),
+            ("/env/config".into(), "/env/sock".into())
+        );
+        let cli = parse_args_with_env(&args("-s /flag status"), &env).unwrap();
+        assert_eq!(cli.socket, PathBuf::from("/flag"));
+        let empty = |_: &str| Some(OsString::new());
+        let cli = parse_args_with_env(&args("status"), &empty).unwrap();
+        assert_eq!(cli.socket, PathBuf::from(DEFAULT_SOCKET_PATH));
+    }
+
+    #[test]
+    fn usage_errors() {
+        let e = |s: &str| parse(s).unwrap_err().0;
+        assert_eq!(e(""), "no command given");
+        assert_eq!(e("frobnicate"), "unknown command 'frobnicate'");
+        assert_eq!(e("--frob status"), "unknown option --frob");
+        assert_eq!(e("status -c"), "option -c needs a value");
+        assert_eq!(e("--config= status"), "option --config needs a value");
+        assert_eq!(e("--json=1 status"), "option --json takes no value");
+        assert_eq!(e("status now"), "status takes no arguments");
+        assert_eq!(e("keygen a b"), "keygen takes at most one FILE");
+        assert_eq!(e("-json status"), "unknown option -json");
+    }
+
+    #[test]
+    fn help_lists_every_command() {
+        let u = usage();
+        for (name, _, _) in COMMANDS {
+            assert!(
+                u.lines().any(|l| l.trim_start().starts_with(name)),
+                "{name} missing"
+            );
+        }
+        assert!(u.contains(DEFAULT_SOCKET_PATH) && u.contains(DEFAULT_CONFIG_PATH));
+    }
+
+    fn temp_dir(tag: &str) -> PathBuf {
+        let p = std::env::temp_dir().join(format!("cloudy-cli-{}-{tag}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&p);
+        std::fs::create_dir_all(&p).unwrap();
+        p
+    }
+
+    fn cli_in(dir: &Path, command: Command, json: bool) -> Cli {
+        Cli {
+            config: dir.join("no-config"),
+            socket: dir.join("s.sock"),
+            json,
+            command,
+        }
+    }
+
+    fn run_capture(cli: &Cli) -> (Result<(), Failure>, String) {
+        let mut out = Vec::new();
+        let r = run(cli, &mut out);
+        (r, String::from_utf8(out).unwrap())
+    }
+
+    #[test]
+    fn version_and_help_output() {
+        let dir = temp_dir("version");
+        let (r, out) = run_capture(&cli_in(&dir, Command::Version, false));
+        assert_eq!((r, out), (Ok(()), format!("cloudy {}\n", crate::VERSION)));
+        let (r, out) = run_capture(&cli_in(&dir, Command::Help, false));
+        assert!(r.is_ok() && out.starts_with("usage: cloudy"));
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+
+    #[test]
+    fn daemon_unreachable() {
+        let dir = temp_dir("unreachable");
+        let (r, out) = run_capture(&cli_in(&dir, Command::Status, false));
+        let line = r.unwrap_err().line();
+        assert_eq!(
+            line,
+            format!(
+                "cloudy: cannot reach the daemon at {}: No such file or directory (is it running?)",
+                dir.join("s.sock").display()
+            )
+        );
+        assert!(out.is_empty());
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+
+    #[test]
+    fn check_config_missing_file() {
+        let dir = temp_dir("check");
+        let (r, out) = run_capture(&cli_in(&dir, Command::CheckConfig, false));
+        match r {
+            Err(Failure::Plain(m)) => assert!(m.contains("no-config"), "{m}"),
+            r => panic!("unexpected {r:?}"),
+        }
+        assert!(out.is_empty());
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+
+    #[test]
+    fn keygen_writes_once() {
+        let dir = temp_dir("keygen");
+        let key = dir.join("sub/key");
+        let (r, out) = run_capture(&cli_in(&dir, Command::Keygen(Some(key.clone())), false));
+        assert_eq!(r, Ok(()));
+        assert_eq!(out.trim_end().len(), 44, "{out}");
+        assert!(key.exists());
+        let (r, _) = run_capture(&cli_in(&dir, Command::Keygen(Some(key.clone())), false));
+        let line = r.unwrap_err().line();
+        assert!(
+            line.starts_with("cloudy: ") && line.contains("already exists"),
+            "{line}"
+        );
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+
+    /// `status`, `peers` and the `pubkey` fallback against a real server.
+    #[test]
+    fn commands_against_a_server() {
+        use crate::console::proto::StatusInfo;
+        use crate::overlay::OverlayStats;
+        let dir = temp_dir("server");
+        let mut server = ControlServer::bind(&dir.join("s.sock")).unwrap();
+        let status = StatusInfo {
+            version: "9.9".into(),
+            name: "box-a".into(),
+            cloud: "c".into(),
+            public_key: [5; 32],
+            interface: "cloudy0".into(),
+            mode: "tap".into(),
+            listen_port: 1,
+            uptime_secs: 2,
+            peers_configured: 0,
+            peers_known: 0,
+            peers_up: 0,
+            peers_relayed: 0,
+            mac_entries: 0,
+            stats: OverlayStats::default(),
+        };
+        let reply = status.clone();
+        let mut handler = move |r: Request| match r {
+            Request::Status => Response::Status(reply.clone()),
+            Request::Peers => Response::Peers(vec![]),
+            Request::PublicKey => Response::PublicKey([5; 32]),
+        };
+        let cases = [
+            (Command::Status, false, format::status_text(&status)),
+            (Command::Status, true, format::status_json(&status)),
+            (Command::Peers, false, format::peers_table(&[])),
+            (Command::Peers, true, "[]\n".to_string()),
+            (
+                Command::Pubkey,
+                false,
+                format!("{}\n", crate::keys::encode_public(&[5; 32])),
+            ),
+        ];
+        for (command, json, want) in cases {
+            let cli = cli_in(&dir, command, json);
+            let t = std::thread::spawn(move || run_capture(&cli));
+            let start = std::time::Instant::now();
+            while !t.is_finished() && start.elapsed() < Duration::from_secs(5) {
+                server.handle_ready(Instant::ZERO, &mut handler);
+                std::thread::sleep(Duration::from_millis(2));
+            }
+            let (r, out) = t.join().unwrap();
+            assert_eq!(r, Ok(()));
+            assert_eq!(out, want);
+        }
+        drop(server);
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+}

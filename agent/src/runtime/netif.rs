@@ -1,0 +1,668 @@
+//! Interface configuration without shelling out to `ip`.
+//!
+//! - Link settings (MTU, MAC, up/down, index) use the classic `SIOC*`
+//!   ioctls on a throw-away datagram socket.
+//! - Addresses use rtnetlink (`RTM_NEWADDR` / `RTM_DELADDR` / `RTM_GETADDR`
+//!   on a `NETLINK_ROUTE` socket), so an interface can carry several
+//!   addresses of both families (the `SIOCSIFADDR` ioctl would replace the
+//!   primary IPv4 address instead).
+//!
+//! Every call opens its own socket in the calling thread's network
+//! namespace and closes it before returning; nothing is cached. Errors are
+//! `io::Error`s of the underlying kind whose message names the interface
+//! and the operation.
+//!
+//! Netlink headers are host byte order (`to_ne_bytes`), addresses network
+//! order (their octets as they are): correct on big-endian mips too.
+//! Replies are read with a timeout and a bounded number of `recv` calls.
+
+use std::io;
+use std::mem;
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
+use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
+
+use crate::config::IpCidr;
+
+/// Bytes of one netlink receive (the kernel's dump messages fit 32 KiB).
+const NETLINK_RECV_BYTES: usize = 32 * 1024;
+/// Receives while waiting for one acknowledgement or one dump.
+const NETLINK_MAX_RECVS: usize = 64;
+/// Wait for each netlink reply at most this long.
+const NETLINK_TIMEOUT_MS: libc::c_int = 2000;
+/// Addresses returned by [`addresses`] at most (the rest are ignored).
+const MAX_LISTED_ADDRESSES: usize = 256;
+
+// ---- link settings by ioctl ----
+
+/// Index of interface `name`.
+pub fn if_index(name: &str) -> io::Result<u32> {
+    let mut req = ifreq(name)?;
+    ioctl(
+        name,
+        "get index",
+        libc::SIOCGIFINDEX as libc::Ioctl,
+        &mut req,
+    )?;
+    // SAFETY: SIOCGIFINDEX filled the `ifru_ifindex` member.
+    let index = unsafe { req.ifr_ifru.ifru_ifindex };
+    u32::try_from(index).map_err(|_| err_other(name, "get index", "negative index"))
+}
+
+/// Sets the MTU of `name`.
+pub fn set_mtu(name: &str, mtu: u32) -> io::Result<()> {
+    let mut req = ifreq(name)?;
+    req.ifr_ifru.ifru_mtu = libc::c_int::try_from(mtu).map_err(|_| {
+        io::Error::new(
+            io::ErrorKind::InvalidInput,
+            format!("{name}: set mtu {mtu}: too large"),
+        )
+    })?;
+    ioctl(name, "set mtu", libc::SIOCSIFMTU as libc::Ioctl, &mut req)
+}
+
+/// The MTU of `name`.
+pub fn mtu(name: &str) -> io::Result<u32> {
+    let mut req = ifreq(name)?;
+    ioctl(name, "get mtu", libc::SIOCGIFMTU as libc::Ioctl, &mut req)?;
+    // SAFETY: SIOCGIFMTU filled the `ifru_mtu` member.
+    let mtu = unsafe { req.ifr_ifru.ifru_mtu };
+    u32::try_from(mtu).map_err(|_| err_other(name, "get mtu", "negative mtu"))
+}
+
+/// Sets the Ethernet address of `name`. Drivers without live address
+/// change (not TAP nor veth) need the interface down first.
+pub fn set_mac(name: &str, mac: [u8; 6]) -> io::Result<()> {
+    let mut req = ifreq(name)?;
+    // SAFETY: all-zero is a valid `sockaddr`.
+    let mut sa: libc::sockaddr = unsafe { mem::zeroed() };
+    sa.sa_family = libc::ARPHRD_ETHER;
+    for (dst, src) in sa.sa_data.iter_mut().zip(mac) {
+        *dst = src as libc::c_char;
+    }
+    req.ifr_ifru.ifru_hwaddr = sa;
+    ioctl(
+        name,
+        "set mac",
+        libc::SIOCSIFHWADDR as libc::Ioctl,
+        &mut req,
+    )
+}
+
+/// The hardware address of `name` (first 6 bytes).
+pub fn mac(name: &str) -> io::Result<[u8; 6]> {
+    let mut req = ifreq(name)?;
+    ioctl(
+        name,
+        "get mac",
+        libc::SIOCGIFHWADDR as libc::Ioctl,
+        &mut req,
+    )?;
+    // SAFETY: SIOCGIFHWADDR filled the `ifru_hwaddr` member.
+    let sa = unsafe { req.ifr_ifru.ifru_hwaddr };
+    let mut mac = [0u8; 6];
+    for (dst, src) in mac.iter_mut().zip(sa.sa_data) {
+        *dst = src as u8;
+    }
+    Ok(mac)
+}
+
+/// Brings `name` administratively up or down (`IFF_UP`).
+pub fn set_up(name: &str, up: bool) -> io::Result<()> {
+    let mut req = ifreq(name)?;
+    ioctl(
+        name,
+        "get flags",
+        libc::SIOCGIFFLAGS as libc::Ioctl,
+        &mut req,
+    )?;
+    // SAFETY: SIOCGIFFLAGS filled the `ifru_flags` member.
+    let flags = unsafe { req.ifr_ifru.ifru_flags };
+    // IFF_UP is 1: fits a c_short.
+    let up_flag = libc::IFF_UP as libc::c_short;
+    req.ifr_ifru.ifru_flags = if up {
+        flags | up_flag
+    } else {
+        flags & !up_flag
+    };
+    ioctl(
+        name,
+        "set flags",
+        libc::SIOCSIFFLAGS as libc::Ioctl,
+        &mut req,
+    )
+}
+
+/// Whether `name` is administratively up.
+pub fn is_up(name: &str) -> io::Result<bool> {
+    let mut req = ifreq(name)?;
+    ioctl(
+        name,
+        "get flags",
+        libc::SIOCGIFFLAGS as libc::Ioctl,
+        &mut req,
+    )?;
+    // SAFETY: SIOCGIFFLAGS filled the `ifru_flags` member.
+    let flags = unsafe { req.ifr_ifru.ifru_flags };
+    Ok(libc::c_int::from(flags) & libc::IFF_UP != 0)
+}
+
+/// An `ifreq` naming `name`; refuses names the kernel would truncate.
+pub(crate) fn ifreq(name: &str) -> io::Result<libc::ifreq> {
+    if name.is_empty() || name.len() >= libc::IFNAMSIZ || name.bytes().any(|b| b == 0 || b == b'/')
+    {
+        return Err(io::Error::new(
+            io::ErrorKind::InvalidInput,
+            format!(
+                "{name:?}: invalid interface name (1 to {} bytes)",
+                libc::IFNAMSIZ - 1
+            ),
+        ));
+    }
+    // SAFETY: all-zero is a valid `ifreq` (a C struct of integers and arrays).
+    let mut req: libc::ifreq = unsafe { mem::zeroed() };
+    for (dst, src) in req.ifr_name.iter_mut().zip(name.bytes()) {
+        *dst = src as libc::c_char;
+    }
+    Ok(req)
+}
+
+fn ioctl(name: &str, what: &str, request: libc::Ioctl, req: &mut libc::ifreq) -> io::Result<()> {
+    let sock = socket(libc::AF_INET, libc::SOCK_DGRAM, 0).map_err(|e| with_name(name, what, e))?;
+    // SAFETY: `req` is a valid, NUL-terminated `ifreq` that outlives the call;
+    // every request used here reads and writes at most one `ifreq`.
+    let rc = unsafe { libc::ioctl(sock.as_raw_fd(), request, req as *mut libc::ifreq) };
+    if rc < 0 {
+        return Err(with_name(name, what, io::Error::last_os_error()));
+    }
+    Ok(())
+}
+
+fn socket(domain: libc::c_int, ty: libc::c_int, proto: libc::c_int) -> io::Result<OwnedFd> {
+    // SAFETY: plain syscall; the returned fd is checked and owned below.
+    let fd = unsafe { libc::socket(domain, ty | libc::SOCK_CLOEXEC, proto) };
+    if fd < 0 {
+        return Err(io::Error::last_os_error());
+    }
+    // SAFETY: `fd` is a fresh descriptor nobody else owns.
+    Ok(unsafe { OwnedFd::from_raw_fd(fd) })
+}
+
+fn with_name(name: &str, what: &str, e: io::Error) -> io::Error {
+    io::Error::new(e.kind(), format!("{name}: {what}: {e}"))
+}
+
+fn err_other(name: &str, what: &str, msg: &str) -> io::Error {
+    io::Error::other(format!("{name}: {what}: {msg}"))
+}
+
+// ---- addresses by rtnetlink ----
+
+// From linux/netlink.h and linux/if_addr.h (stable kernel ABI).
+const NLMSG_HDRLEN: usize = 16;
+const IFADDRMSG_LEN: usize = 8;
+const NLM_F_REQUEST: u16 = 0x1;
+const NLM_F_ACK: u16 = 0x4;
+const NLM_F_REPLACE: u16 = 0x100;
+const NLM_F_CREATE: u16 = 0x400;
+const NLM_F_DUMP: u16 = 0x300;
+const NLMSG_ERROR: u16 = 0x2;
+const NLMSG_DONE: u16 = 0x3;
+const IFA_ADDRESS: u16 = 1;
+const IFA_LOCAL: u16 = 2;
+const IFA_BROADCAST: u16 = 4;
+const IFA_F_NODAD: u8 = 0x02;
+
+/// Adds `cidr` to `name` (replacing it if present, so re-adding is not an
+/// error). IPv4 gets the subnet broadcast; IPv6 skips duplicate address
+/// detection (`IFA_F_NODAD`) so the address is usable at once.
+pub fn add_address(name: &str, cidr: &IpCidr) -> io::Result<()> {
+    let what = format!("add address {cidr}");
+    let index = if_index(name)?;
+    let msg = address_message(RTM_NEWADDR, NLM_F_CREATE | NLM_F_REPLACE, index, cidr)
+        .map_err(|e| with_name(name, &what, e))?;
+    request_ack(&msg).map_err(|e| with_name(name, &what, e))
+}
+
+/// Removes `cidr` from `name`. An address that is not there gives an
+/// error of kind `AddrNotAvailable`.
+pub fn remove_address(name: &str, cidr: &IpCidr) -> io::Result<()> {
+    let what = format!("remove address {cidr}");
+    let index = if_index(name)?;
+    let msg =
+        address_message(RTM_DELADDR, 0, index, cidr).map_err(|e| with_name(name, &what, e))?;
+    request_ack(&msg).map_err(|e| with_name(name, &what, e))
+}
+
+/// Addresses of `name`, both families, in kernel order (at most
+/// `MAX_LISTED_ADDRESSES`).
+pub fn addresses(name: &str) -> io::Result<Vec<IpCidr>> {
+    let what = "list addresses";
+    let index = if_index(name)?;
+    let mut msg = Vec::with_capacity(NLMSG_HDRLEN + IFADDRMSG_LEN);
+    push_header(&mut msg, RTM_GETADDR, NLM_F_REQUEST | NLM_F_DUMP);
+    msg.extend_from_slice(&[libc::AF_UNSPEC as u8, 0, 0, 0]);
+    msg.extend_from_slice(&0u32.to_ne_bytes());
+    finish_len(&mut msg);
+    let mut out = Vec::new();
+    dump(&msg, |kind, payload| {
+        if kind == RTM_NEWADDR && out.len() < MAX_LISTED_ADDRESSES {
+            if let Some((i, cidr)) = parse_address(payload) {
+                if i == index {
+                    out.push(cidr);
+                }
+            }
+        }
+    })
+    .map_err(|e| with_name(name, what, e))?;
+    Ok(out)
+}
+
+const RTM_NEWADDR: u16 = libc::RTM_NEWADDR;
+const RTM_DELADDR: u16 = libc::RTM_DELADDR;
+const RTM_GETADDR: u16 = libc::RTM_GETADDR;
+
+/// Sequence number of our requests; each socket carries one request.
+const SEQ: u32 = 1;
+
+fn push_header(msg: &mut Vec<u8>, kind: u16, flags: u16) {
+    msg.extend_from_slice(&0u32.to_ne_bytes()); // length, set by finish_len
+    msg.extend_from_slice(&kind.to_ne_bytes());
+    msg.extend_from_slice(&(flags | NLM_F_REQUEST).to_ne_bytes());
+    msg.extend_from_slice(&SEQ.to_ne_bytes());
+    msg.extend_from_slice(&0u32.to_ne_bytes()); // port id: the kernel fills it
+}
+
+fn finish_len(msg: &mut [u8]) {
+    // Messages built here are a few dozen bytes: the length fits u32.
+    let len = msg.len() as u32;
+    if let Some(field) = msg.get_mut(..4) {
+        field.copy_from_slice(&len.to_ne_bytes());
+    }
+}
+
+fn push_attr(msg: &mut Vec<u8>, kind: u16, data: &[u8]) {
+    // Attribute payloads here are 4 or 16 bytes: the length fits u16.
+    let len = (4 + data.len()) as u16;
+    msg.extend_from_slice(&len.to_ne_bytes());
+    msg.extend_from_slice(&kind.to_ne_bytes());
+    msg.extend_from_slice(data);
+    while msg.len() % 4 != 0 {
+        msg.push(0);
+    }
+}
+
+/// An `RTM_NEWADDR`/`RTM_DELADDR` request for `cidr` on interface `index`.
+fn address_message(kind: u16, flags: u16, index: u32, cidr: &IpCidr) -> io::Result<Vec<u8>> {
+    let (family, max_prefix) = match cidr.addr {
+        IpAddr::V4(_) => (libc::AF_INET, 32),
+        IpAddr::V6(_) => (libc::AF_INET6, 128),
+    };
+    if cidr.prefix > max_prefix {
+        return Err(io::Error::new(
+            io::ErrorKind::InvalidInput,
+            "prefix too long",
+        ));
+    }
+    let ifa_flags = if kind == RTM_NEWADDR && family == libc::AF_INET6 {
+        IFA_F_NODAD
+    } else {
+        0
+    };
+    let mut msg = Vec::with_capacity(NLMSG_HDRLEN + IFADDRMSG_LEN + 3 * 20);
+    push_header(&mut msg, kind, flags | NLM_F_ACK);
+    // struct ifaddrmsg: family, prefixlen, flags, scope, index.
+    msg.extend_from_slice(&[
+        family as u8,
+        cidr.prefix,
+        ifa_flags,
+        libc::RT_SCOPE_UNIVERSE,
+    ]);
+    msg.extend_from_slice(&index.to_ne_bytes());
+    match cidr.addr {
+        IpAddr::V4(a) => {
+            push_attr(&mut msg, IFA_LOCAL, &a.octets());
+            push_attr(&mut msg, IFA_ADDRESS, &a.octets());
+            if kind == RTM_NEWADDR && cidr.prefix <= 30 {
+                let host_bits = u32::MAX.checked_shr(u32::from(cidr.prefix)).unwrap_or(0);
+                let brd = Ipv4Addr::from(u32::from(a) | host_bits);
+                push_attr(&mut msg, IFA_BROADCAST, &brd.octets());
+            }
+        }
+        IpAddr::V6(a) => {
+            push_attr(&mut msg, IFA_LOCAL, &a.octets());
+            push_attr(&mut msg, IFA_ADDRESS, &a.octets());
+        }
+    }
+    finish_len(&mut msg);
+    Ok(msg)
+}
+
+/// `(interface index, address)` of one `RTM_NEWADDR` payload.
+fn parse_address(payload: &[u8]) -> Option<(u32, IpCidr)> {
+    let head = payload.get(..IFADDRMSG_LEN)?;
+    let family = libc::c_int::from(head[0]);
+    let prefix = head[1];
+    let index = u32::from_ne_bytes(head.get(4..8)?.try_into().ok()?);
+    let mut local = None;
+    let mut address = None;
+    for (kind, data) in attributes(payload.get(IFADDRMSG_LEN..)?) {
+        let addr = match (family, data.len()) {
+            (libc::AF_INET, 4) => IpAddr::V4(Ipv4Addr::from(<[u8; 4]>::try_from(data).ok()?)),
+            (libc::AF_INET6, 16) => IpAddr::V6(Ipv6Addr::from(<[u8; 16]>::try_from(data).ok()?)),
+            _ => continue,
+        };
+        match kind {
+            IFA_LOCAL => local = Some(addr),
+            IFA_ADDRESS => address = Some(addr),
+            _ => {}
+        }
+    }
+    // IFA_LOCAL is the interface's own address (IFA_ADDRESS is the peer on
+    // point-to-point links); IPv6 usually sends only IFA_ADDRESS.
+    let addr = local.or(address)?;
+    Some((index, IpCidr { addr, prefix }))
+}
+
+/// Iterates the `rtattr`s of `buf`: (type without flag bits, payload).
+fn attributes(buf: &[u8]) -> impl Iterator<Item = (u16, &[u8])> {
+    let mut rest = buf;
+    core::iter::from_fn(move || {
+        let len = usize::from(u16::from_ne_bytes(rest.get(..2)?.try_into().ok()?));
+        let kind = u16::from_ne_bytes(rest.get(2..4)?.try_into().ok()?) & 0x3fff;
+        if len < 4 {
+            return None;
+        }
+        let data = rest.get(4..len)?;
+        rest = rest.get(align4(len)..).unwrap_or(&[]);
+        Some((kind, data))
+    })
+}
+
+fn align4(n: usize) -> usize {
+    n.saturating_add(3) & !3
+}
+
+/// Netlink messages of one received buffer: (type, seq, payload).
+fn messages(buf: &[u8]) -> impl Iterator<Item = (u16, u32, &[u8])> {
+    let mut rest = buf;
+    core::iter::from_fn(move || {
+        let len = u32::from_ne_bytes(rest.get(..4)?.try_into().ok()?) as usize;
+        let kind = u16::from_ne_bytes(rest.get(4..6)?.try_into().ok()?);
+        let seq = u32::from_ne_bytes(rest.get(8..12)?.try_into().ok()?);
+        if len < NLMSG_HDRLEN {
+            return None;
+        }
+        let payload = rest.get(NLMSG_HDRLEN..len)?;
+        rest = rest.get(align4(len)..).unwrap_or(&[]);
+        Some((kind, seq, payload))
+    })
+}
+
+/// The errno of an `NLMSG_ERROR` payload (0 = acknowledgement).
+fn error_code(payload: &[u8]) -> Option<i32> {
+    Some(i32::from_ne_bytes(payload.get(..4)?.try_into().ok()?))
+}
+
+fn netlink_socket() -> io::Result<OwnedFd> {
+    socket(libc::AF_NETLINK, libc::SOCK_RAW, libc::NETLINK_ROUTE)
+}
+
+fn send_all(sock: &OwnedFd, msg: &[u8]) -> io::Result<()> {
+    // SAFETY: `msg` is a valid buffer for its length; no address means the kernel.
+    let n = unsafe { libc::send(sock.as_raw_fd(), msg.as_ptr().cast(), msg.len(), 0) };
+    if n < 0 {
+        return Err(io::Error::last_os_error());
+    }
+    if n as usize != msg.len() {
+        return Err(io::Error::other("short netlink send"));
+    }
+    Ok(())
+}
+
+/// Waits (bounded) for a reply and receives it into `buf`.
+fn recv_reply<'a>(sock: &OwnedFd, buf: &'a mut [u8]) -> io::Result<&'a [u8]> {
+    let mut pfd = libc::pollfd {
+        fd: sock.as_raw_fd(),
+        events: libc::POLLIN,
+        revents: 0,
+    };
+    for _ in 0..4 {
+        // SAFETY: one valid pollfd.
+        let rc = unsafe { libc::poll(&mut pfd, 1, NETLINK_TIMEOUT_MS) };
+        if rc < 0 {
+            let e = io::Error::last_os_error();
+            if e.kind() == io::ErrorKind::Interrupted {
+                continue;
+            }
+            return Err(e);
+        }
+        if rc == 0 {
+            return Err(io::Error::new(io::ErrorKind::TimedOut, "no netlink reply"));
+        }
+        // SAFETY: `buf` is valid for writes of its length.
+        let n = unsafe {
+            libc::recv(
+                sock.as_raw_fd(),
+                buf.as_mut_ptr().cast(),
+                buf.len(),
+                libc::MSG_TRUNC,
+            )
+        };
+        if n < 0 {
+            let e = io::Error::last_os_error();
+            if e.kind() == io::ErrorKind::Interrupted {
+                continue;
+            }
+            return Err(e);
+        }
+        let n = n as usize;
+        if n > buf.len() {
+            return Err(io::Error::other("netlink reply truncated"));
+        }
+        return Ok(buf.get(..n).unwrap_or(&[]));
+    }
+    Err(io::Error::new(
+        io::ErrorKind::Interrupted,
+        "netlink receive interrupted",
+    ))
+}
+
+/// Sends one request carrying `NLM_F_ACK` and waits for its acknowledgement.
+fn request_ack(msg: &[u8]) -> io::Result<()> {
+    let sock = netlink_socket()?;
+    send_all(&sock, msg)?;
+    let mut buf = vec![0u8; NETLINK_RECV_BYTES];
+    for _ in 0..NETLINK_MAX_RECVS {
+        let got = recv_reply(&sock, &mut buf)?;
+        for (kind, seq, payload) in messages(got) {
+            if kind == NLMSG_ERROR && seq == SEQ {
+                return match error_code(payload) {
+                    Some(0) => Ok(()),
+                    Some(e) => Err(io::Error::from_raw_os_error(e.saturating_neg())),
+                    None => Err(io::Error::other("malformed netlink error")),
+                };
+            }
+        }
+    }
+    Err(io::Error::other("no netlink acknowledgement"))
+}
+
+/// Sends a dump request and hands each reply message (type, payload) to `f`.
+fn dump(msg: &[u8], mut f: impl FnMut(u16, &[u8])) -> io::Result<()> {
+    let sock = netlink_socket()?;
+    send_all(&sock, msg)?;
+    let mut buf = vec![0u8; NETLINK_RECV_BYTES];
+    for _ in 0..NETLINK_MAX_RECVS {
+        let got = recv_reply(&sock, &mut buf)?;
+        for (kind, seq, payload) in messages(got) {
+            if seq != SEQ {
+                continue;
+            }
+            match kind {
+                NLMSG_DONE => return Ok(()),
+                NLMSG_ERROR => match error_code(payload) {
+                    Some(0) => return Ok(()),
+                    Some(e) => return Err(io::Error::from_raw_os_error(e.saturating_neg())),
+                    None => return Err(io::Error::other("malformed netlink error")),
+                },
+                _ => f(kind, payload),
+            }
+        }
+    }
+    Err(io::Error::other("netlink dump too long"))
+}
+
+#[cfg(test)]
+pub(crate) mod tests {
+    use super::*;
+
+    pub(crate) fn is_root() -> bool {
+        // SAFETY: geteuid has no preconditions.
+        unsafe { libc::geteuid() == 0 }
+    }
+
+    /// Runs `f` in a thread moved to a fresh network namespace (gone when
+    /// the thread ends). `None` (after a loud message) when not root.
+    pub(crate) fn in_netns<T: Send + 'static>(
+        test: &str,
+        f: impl FnOnce() -> T + Send + 'static,
+    ) -> Option<T> {
+        if !is_root() {
+            eprintln!("SKIPPED {test}: needs root (network namespace)");
+            return None;
+        }
+        let handle = std::thread::spawn(move || {
+            // SAFETY: unshare only changes this thread's namespace.
+            let rc = unsafe { libc::unshare(libc::CLONE_NEWNET) };
+            assert_eq!(
+                rc,
+                0,
+                "unshare(CLONE_NEWNET): {}",
+                io::Error::last_os_error()
+            );
+            set_up("lo", true).expect("lo up");
+            f()
+        });
+        Some(handle.join().expect("namespace thread panicked"))
+    }
+
+    fn cidr(s: &str) -> IpCidr {
+        let (a, p) = s.split_once('/').unwrap();
+        IpCidr {
+            addr: a.parse().unwrap(),
+            prefix: p.parse().unwrap(),
+        }
+    }
+
+    #[test]
+    fn address_message_bytes() {
+        // RTM_NEWADDR 10.1.2.3/24 on index 7, host byte order headers.
+        let msg = address_message(
+            RTM_NEWADDR,
+            NLM_F_CREATE | NLM_F_REPLACE,
+            7,
+            &cidr("10.1.2.3/24"),
+        )
+        .unwrap();
+        let mut want = Vec::new();
+        want.extend_from_slice(&48u32.to_ne_bytes());
+        want.extend_from_slice(&20u16.to_ne_bytes());
+        want.extend_from_slice(&(0x1u16 | 0x4 | 0x400 | 0x100).to_ne_bytes());
+        want.extend_from_slice(&1u32.to_ne_bytes());
+        want.extend_from_slice(&0u32.to_ne_bytes());
+        want.extend_from_slice(&[2, 24, 0, 0]);
+        want.extend_from_slice(&7u32.to_ne_bytes());
+        for (t, a) in [
+            (2u16, [10, 1, 2, 3]),
+            (1, [10, 1, 2, 3]),
+            (4, [10, 1, 2, 255]),
+        ] {
+            want.extend_from_slice(&8u16.to_ne_bytes());
+            want.extend_from_slice(&t.to_ne_bytes());
+            want.extend_from_slice(&a);
+        }
+        assert_eq!(msg, want);
+        // Parsed back (payload after the netlink header).
+        let (i, c) = parse_address(&msg[16..]).unwrap();
+        assert_eq!((i, c), (7, cidr("10.1.2.3/24")));
+
+        let v6 = address_message(RTM_DELADDR, 0, 3, &cidr("fd00::5/64")).unwrap();
+        assert_eq!(v6.len(), 16 + 8 + 2 * 20);
+        assert_eq!(&v6[16..20], &[10, 64, 0, 0]);
+        assert_eq!(parse_address(&v6[16..]).unwrap(), (3, cidr("fd00::5/64")));
+        assert!(address_message(RTM_NEWADDR, 0, 1, &cidr("10.0.0.1/33")).is_err());
+    }
+
+    #[test]
+    fn parsers_never_panic_on_garbage() {
+        let mut buf = [0u8; 64];
+        for seed in 0u32..2000 {
+            let mut x = seed.wrapping_mul(2654435761);
+            for b in buf.iter_mut() {
+                x ^= x << 13;
+                x ^= x >> 17;
+                x ^= x << 5;
+                *b = x as u8;
+            }
+            let n = (seed as usize) % buf.len();
+            let _ = messages(&buf[..n]).count();
+            let _ = attributes(&buf[..n]).count();
+            let _ = parse_address(&buf[..n]);
+        }
+    }
+
+    #[test]
+    fn bad_names_are_refused() {
+        assert!(if_index("").is_err());
+        assert!(if_index("0123456789abcdef").is_err());
+        assert!(if_index("a\0b").is_err());
+        let e = if_index("nonexistent0").unwrap_err();
+        assert!(e.to_string().contains("nonexistent0"), "{e}");
+    }
+
+    #[test]
+    fn configure_in_namespace() {
+        let Some(()) = in_netns("netif::configure_in_namespace", || {
+            assert!(is_up("lo").unwrap());
+            assert_eq!(if_index("lo").unwrap(), 1);
+            // A TAP is the only interface we can create without extra tools.
+            let tap = crate::overlay::device::Tap::create("cltest0").unwrap();
+            let name = crate::overlay::device::FrameDevice::name(&tap).to_string();
+            set_mtu(&name, 1380).unwrap();
+            assert_eq!(mtu(&name).unwrap(), 1380);
+            let m = [0x02, 0x11, 0x22, 0x33, 0x44, 0x55];
+            set_mac(&name, m).unwrap();
+            assert_eq!(mac(&name).unwrap(), m);
+            let want = [
+                cidr("10.77.0.1/24"),
+                cidr("10.78.0.1/16"),
+                cidr("fd00:77::1/64"),
+            ];
+            for c in &want {
+                add_address(&name, c).unwrap();
+            }
+            add_address(&name, &want[0]).unwrap(); // idempotent
+            set_up(&name, true).unwrap();
+            assert!(is_up(&name).unwrap());
+            let got = addresses(&name).unwrap();
+            for c in &want {
+                assert!(got.contains(c), "{c} missing from {got:?}");
+            }
+            remove_address(&name, &want[1]).unwrap();
+            let e = remove_address(&name, &want[1]).unwrap_err();
+            assert_eq!(e.kind(), io::ErrorKind::AddrNotAvailable, "{e}");
+            assert!(e.to_string().contains(&name), "{e}");
+            let got = addresses(&name).unwrap();
+            assert!(
+                !got.contains(&want[1]) && got.contains(&want[0]) && got.contains(&want[2]),
+                "{got:?}"
+            );
+            set_up(&name, false).unwrap();
+            assert!(!is_up(&name).unwrap());
+            drop(tap);
+            assert!(if_index(&name).is_err(), "TAP must vanish when dropped");
+        }) else {
+            return;
+        };
+    }
+}

@@ -20,8 +20,6 @@ use std::net::SocketAddr;
 
 use blake2::digest::{consts::U16, FixedOutput, KeyInit, Update};
 use blake2::{Blake2s256, Blake2sMac, Digest};
-use chacha20poly1305::aead::AeadInPlace;
-use chacha20poly1305::{ChaCha20Poly1305, Nonce, Tag};
 
 use super::wire::{self, COOKIE_LEN, DATA_HEADER_LEN, MAC_LEN, TAG_LEN};
 use super::PublicKey;
@@ -344,7 +342,7 @@ impl Initiation {
             .map_err(|_| NoiseError::Handshake)?;
         let theirs = decode_payload(&payload[..n])?;
         let (i2r, r2i) = self.state.dangerously_get_raw_split();
-        let session = Session::new(now, &i2r, &r2i, self.local_index, remote_index, true);
+        let session = Session::new(now, &i2r, &r2i, self.local_index, remote_index, true)?;
         Ok((session, theirs))
     }
 }
@@ -405,13 +403,90 @@ impl Responder {
             .map_err(|_| NoiseError::Handshake)?;
         let len = seal_macs(buf, h + n, &self.remote_key, None);
         let (i2r, r2i) = self.state.dangerously_get_raw_split();
-        let session = Session::new(now, &r2i, &i2r, local_index, self.remote_index, false);
+        let session = Session::new(now, &r2i, &i2r, local_index, self.remote_index, false)?;
         Ok((session, len))
     }
 }
 
 // ---------------------------------------------------------------------
 // Transport
+
+/// ChaCha20-Poly1305 (RFC 8439) with the nonce of RFC 8439 §2.8: 32 zero
+/// bits then the 64-bit counter, little-endian. Two audited backends,
+/// chosen at build time: ring (fast, assembly) or RustCrypto (portable).
+mod aead {
+    #[cfg(feature = "fast-crypto")]
+    pub struct Key(ring::aead::LessSafeKey);
+    #[cfg(not(feature = "fast-crypto"))]
+    pub struct Key(chacha20poly1305::ChaCha20Poly1305);
+
+    fn nonce(counter: u64) -> [u8; 12] {
+        let mut n = [0u8; 12];
+        n[4..].copy_from_slice(&counter.to_le_bytes());
+        n
+    }
+
+    #[cfg(feature = "fast-crypto")]
+    impl Key {
+        pub fn new(key: &[u8; 32]) -> Option<Key> {
+            let k = ring::aead::UnboundKey::new(&ring::aead::CHACHA20_POLY1305, key).ok()?;
+            Some(Key(ring::aead::LessSafeKey::new(k)))
+        }
+
+        pub fn seal(&self, counter: u64, data: &mut [u8]) -> Option<[u8; 16]> {
+            let n = ring::aead::Nonce::assume_unique_for_key(nonce(counter));
+            let tag = self
+                .0
+                .seal_in_place_separate_tag(n, ring::aead::Aad::empty(), data)
+                .ok()?;
+            tag.as_ref().try_into().ok()
+        }
+
+        pub fn open(&self, counter: u64, data: &mut [u8], tag: &[u8]) -> bool {
+            let n = ring::aead::Nonce::assume_unique_for_key(nonce(counter));
+            let Ok(tag) = <[u8; 16]>::try_from(tag) else {
+                return false;
+            };
+            self.0
+                .open_in_place_separate_tag(
+                    n,
+                    ring::aead::Aad::empty(),
+                    ring::aead::Tag::from(tag),
+                    data,
+                    0..,
+                )
+                .is_ok()
+        }
+    }
+
+    #[cfg(not(feature = "fast-crypto"))]
+    impl Key {
+        pub fn new(key: &[u8; 32]) -> Option<Key> {
+            use chacha20poly1305::KeyInit;
+            Some(Key(chacha20poly1305::ChaCha20Poly1305::new(key.into())))
+        }
+
+        pub fn seal(&self, counter: u64, data: &mut [u8]) -> Option<[u8; 16]> {
+            use chacha20poly1305::aead::AeadInPlace;
+            let tag = self
+                .0
+                .encrypt_in_place_detached(&nonce(counter).into(), &[], data)
+                .ok()?;
+            Some(tag.into())
+        }
+
+        pub fn open(&self, counter: u64, data: &mut [u8], tag: &[u8]) -> bool {
+            use chacha20poly1305::aead::AeadInPlace;
+            if tag.len() != 16 {
+                return false;
+            }
+            let tag = chacha20poly1305::Tag::clone_from_slice(tag);
+            self.0
+                .decrypt_in_place_detached(&nonce(counter).into(), &[], data, &tag)
+                .is_ok()
+        }
+    }
+}
 
 /// Anti-replay sliding window (RFC 6479): `top` is the highest counter
 /// seen; bit `c % BITS` records counter `c` for `c` in `(top-BITS, top]`.
@@ -481,8 +556,8 @@ impl ReplayWindow {
 
 /// One direction-pair of transport keys from a completed handshake.
 pub struct Session {
-    send: ChaCha20Poly1305,
-    recv: ChaCha20Poly1305,
+    send: aead::Key,
+    recv: aead::Key,
     pub local_index: u32,
     pub remote_index: u32,
     pub created: Instant,
@@ -495,12 +570,6 @@ pub struct Session {
     pub confirmed: bool,
 }
 
-fn nonce(counter: u64) -> Nonce {
-    let mut n = [0u8; 12];
-    n[4..].copy_from_slice(&counter.to_le_bytes());
-    Nonce::from(n)
-}
-
 impl Session {
     fn new(
         now: Instant,
@@ -509,10 +578,10 @@ impl Session {
         local: u32,
         remote: u32,
         initiator: bool,
-    ) -> Self {
-        Session {
-            send: ChaCha20Poly1305::new(send.into()),
-            recv: ChaCha20Poly1305::new(recv.into()),
+    ) -> Result<Self, NoiseError> {
+        Ok(Session {
+            send: aead::Key::new(send).ok_or(NoiseError::Handshake)?,
+            recv: aead::Key::new(recv).ok_or(NoiseError::Handshake)?,
             local_index: local,
             remote_index: remote,
             created: now,
@@ -520,7 +589,7 @@ impl Session {
             replay: ReplayWindow::default(),
             initiator,
             confirmed: initiator,
-        }
+        })
     }
 
     pub fn age(&self, now: Instant) -> Duration {
@@ -545,8 +614,8 @@ impl Session {
         self.send_counter += 1;
         let tag = self
             .send
-            .encrypt_in_place_detached(&nonce(counter), &[], &mut buf[DATA_HEADER_LEN..end])
-            .map_err(|_| NoiseError::Space)?;
+            .seal(counter, &mut buf[DATA_HEADER_LEN..end])
+            .ok_or(NoiseError::Space)?;
         wire::emit_data_header(buf, self.remote_index, counter);
         buf[end..end + TAG_LEN].copy_from_slice(&tag);
         Ok(end + TAG_LEN)
@@ -567,10 +636,9 @@ impl Session {
             return Err(NoiseError::Tag);
         }
         let (body, tag) = packet.split_at_mut(end);
-        let tag = Tag::clone_from_slice(tag);
-        self.recv
-            .decrypt_in_place_detached(&nonce(counter), &[], &mut body[DATA_HEADER_LEN..], &tag)
-            .map_err(|_| NoiseError::Tag)?;
+        if !self.recv.open(counter, &mut body[DATA_HEADER_LEN..], tag) {
+            return Err(NoiseError::Tag);
+        }
         if !self.replay.update(counter) {
             return Err(NoiseError::Replay);
         }

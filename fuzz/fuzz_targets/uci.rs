@@ -31,7 +31,7 @@ fuzz_target!(|data: &[u8]| {
 
     assert!(config.peers.len() <= limits::MAX_PEERS);
     for (i, p) in config.peers.iter().enumerate() {
-        assert!(uci::is_valid_node_name(&p.name));
+        assert!(uci::is_valid_peer_name(&p.name));
         assert!(p.endpoints.len() <= limits::MAX_ENDPOINTS_PER_PEER);
         for q in &config.peers[..i] {
             assert_ne!(p.name, q.name, "duplicate peer name");

@@ -276,6 +276,12 @@ fn show(value: &str) -> String {
     out
 }
 
+/// A peer's name is its UCI section name: libuci's charset, at most
+/// `MAX_NAME_LEN` bytes.
+pub fn is_valid_peer_name(s: &str) -> bool {
+    is_uci_name(s) && s.len() <= limits::MAX_NAME_LEN
+}
+
 /// `[A-Za-z0-9_]+`, libuci's rule for option names and section names.
 fn is_uci_name(s: &str) -> bool {
     !s.is_empty() && s.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_')
@@ -623,7 +629,7 @@ impl Parser {
                 };
                 // Section names must pass libuci's own check, or `uci` on the box
                 // refuses the file: letters, digits and '_' only.
-                if !is_uci_name(name) || name.len() > limits::MAX_NAME_LEN {
+                if !is_valid_peer_name(name) {
                     return Err((
                         line,
                         format!(

@@ -5,6 +5,7 @@
 //! - [`noise`]: Noise IK handshake, transport sessions, replay window, cookies.
 //! - [`switch`]: the learning switch's MAC table.
 //! - [`node`]: the sans-IO engine: peers, sessions, mesh gossip, relays, timers.
+//! - [`offload`]: virtio-net headers, software TSO and GRO for an offloading TAP.
 //! - [`device`]: TAP device and AF_PACKET raw socket (the only IO here).
 //!
 //! The engine takes bytes and time in and emits through an [`Outbox`]; the
@@ -13,6 +14,7 @@
 pub mod device;
 pub mod node;
 pub mod noise;
+pub mod offload;
 pub mod switch;
 pub mod wire;
 
@@ -25,6 +27,17 @@ pub trait Outbox {
     fn send(&mut self, to: SocketAddr, packet: &[u8]);
     /// Hand one Ethernet frame to the local overlay device.
     fn deliver(&mut self, frame: &[u8]);
+    /// Hand one frame whose TCP/UDP checksum is partial (`csum` lies in
+    /// the frame). The default finishes the checksum in a copy and calls
+    /// [`Outbox::deliver`]; an offloading device takes it as it is.
+    fn deliver_partial(&mut self, frame: &[u8], csum: offload::PartialCsum) {
+        let mut copy = [0u8; crate::limits::MAX_DATAGRAM];
+        if let Some(buf) = copy.get_mut(..frame.len()) {
+            buf.copy_from_slice(frame);
+            offload::complete_checksum(buf, csum);
+            self.deliver(buf);
+        }
+    }
 }
 
 /// A public key identifies a box; its first 8 bytes name it on the wire.

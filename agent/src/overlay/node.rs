@@ -19,6 +19,7 @@
 use std::net::SocketAddr;
 
 use super::noise::{self, GuardVerdict, HandshakeGuard, Identity, Initiation, Responder, Session};
+use super::offload::PartialCsum;
 use super::switch::{is_multicast, MacTable};
 use super::wire::{self, GossipEntry, GossipWriter, Message, Packet, DATA_HEADER_LEN, TAG_LEN};
 use super::{peer_id, Outbox, OverlayStats, PeerId, PeerInfo, PeerState, PublicKey};
@@ -383,6 +384,19 @@ impl Node {
         body: &[u8],
         out: &mut dyn Outbox,
     ) -> bool {
+        self.send_message_with(now, dst, kind, &[], body, out)
+    }
+
+    /// [`Node::send_message`] with `head` written before `body`.
+    fn send_message_with(
+        &mut self,
+        now: Instant,
+        dst: usize,
+        kind: u8,
+        head: &[u8],
+        body: &[u8],
+        out: &mut dyn Outbox,
+    ) -> bool {
         let Some(route) = self.route(now, dst) else {
             self.stats.dropped_no_route += 1;
             return false;
@@ -398,12 +412,14 @@ impl Node {
                 (relay, DATA_HEADER_LEN + wire::RELAY_OVERHEAD)
             }
         };
-        if at + 1 + body.len() + TAG_LEN > self.scratch.len() {
+        if at + 1 + head.len() + body.len() + TAG_LEN > self.scratch.len() {
             self.stats.dropped_no_route += 1;
             return false;
         }
         self.scratch[at] = kind;
         at += 1;
+        self.scratch[at..at + head.len()].copy_from_slice(head);
+        at += head.len();
         self.scratch[at..at + body.len()].copy_from_slice(body);
         at += body.len();
         self.seal_and_send(now, via, at - DATA_HEADER_LEN, out)
@@ -425,6 +441,19 @@ impl Node {
 
     /// A frame read from the local overlay device.
     pub fn handle_frame(&mut self, now: Instant, frame: &[u8], out: &mut dyn Outbox) {
+        self.handle_frame_partial(now, frame, None, out);
+    }
+
+    /// A frame read from the local overlay device whose TCP/UDP checksum
+    /// may be partial (`csum`, from `offload::segment`): it travels as
+    /// `FramePartial` and the receiver finishes or offloads it.
+    pub fn handle_frame_partial(
+        &mut self,
+        now: Instant,
+        frame: &[u8],
+        csum: Option<PartialCsum>,
+        out: &mut dyn Outbox,
+    ) {
         if frame.len() < wire::MIN_FRAME {
             self.stats.dropped_malformed += 1;
             return;
@@ -436,7 +465,7 @@ impl Node {
             if let Some(slot) = self.macs.lookup(&dst, now) {
                 let slot = usize::from(slot);
                 if self.route(now, slot).is_some() {
-                    self.send_message(now, slot, wire::MSG_FRAME, frame, out);
+                    self.send_frame(now, slot, frame, csum, out);
                     return;
                 }
             }
@@ -444,9 +473,30 @@ impl Node {
         // Broadcast, multicast or unknown unicast: flood to every member.
         for slot in 0..self.peers.len() {
             if self.route(now, slot).is_some() {
-                self.send_message(now, slot, wire::MSG_FRAME, frame, out);
+                self.send_frame(now, slot, frame, csum, out);
             }
         }
+    }
+
+    fn send_frame(
+        &mut self,
+        now: Instant,
+        slot: usize,
+        frame: &[u8],
+        csum: Option<PartialCsum>,
+        out: &mut dyn Outbox,
+    ) {
+        match csum {
+            None => self.send_message(now, slot, wire::MSG_FRAME, frame, out),
+            Some(c) => self.send_message_with(
+                now,
+                slot,
+                wire::MSG_FRAME_PARTIAL,
+                &wire::frame_partial_header(c),
+                frame,
+                out,
+            ),
+        };
     }
 
     // -----------------------------------------------------------------
@@ -736,6 +786,15 @@ impl Node {
                 }
                 self.stats.rx_frames += 1;
                 out.deliver(frame);
+            }
+            Message::FramePartial { csum, frame } => {
+                let mut src = [0u8; 6];
+                src.copy_from_slice(&frame[6..12]);
+                if let Ok(port) = u8::try_from(slot) {
+                    self.macs.learn(src, port, now);
+                }
+                self.stats.rx_frames += 1;
+                out.deliver_partial(frame, csum);
             }
             Message::Ping { seq, echo } => self.send_probe(now, slot, true, seq, echo, out),
             Message::Pong { echo, .. } => {

@@ -18,8 +18,10 @@
 //! Ping       2, seq u32, echo u64
 //! Pong       3, seq u32, echo u64
 //! Gossip     4, count u8, count × entry (key 32, port u16, family u8 (0|4|6), ip 0|4|16, name_len u8, name)
-//! RelayTo    5, destination id (8), inner message (Frame|Ping|Pong)
-//! RelayFrom  6, source id (8),      inner message (Frame|Ping|Pong)
+//! RelayTo    5, destination id (8), inner message (Frame|FramePartial|Ping|Pong)
+//! RelayFrom  6, source id (8),      inner message (Frame|FramePartial|Ping|Pong)
+//! FramePartial 7, csum_start u16, csum_offset u16, ethernet frame whose
+//!            TCP/UDP checksum is partial (see `overlay::offload`)
 //! ```
 //!
 //! Invariant: after `parse` succeeds no accessor can panic; every length
@@ -28,6 +30,7 @@
 use core::fmt;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
 
+use super::offload::PartialCsum;
 use super::{PeerId, PublicKey};
 use crate::limits::{MAX_GOSSIP_ENTRIES, MAX_NAME_LEN};
 
@@ -216,6 +219,9 @@ pub const MSG_PONG: u8 = 3;
 pub const MSG_GOSSIP: u8 = 4;
 pub const MSG_RELAY_TO: u8 = 5;
 pub const MSG_RELAY_FROM: u8 = 6;
+pub const MSG_FRAME_PARTIAL: u8 = 7;
+/// Bytes before the frame in a `FramePartial` body.
+pub const FRAME_PARTIAL_HEADER: usize = 4;
 
 /// Shortest Ethernet frame accepted from a peer (header only).
 pub const MIN_FRAME: usize = 14;
@@ -224,11 +230,30 @@ pub const MIN_FRAME: usize = 14;
 #[derive(Debug, PartialEq, Eq)]
 pub enum Message<'a> {
     Frame(&'a [u8]),
-    Ping { seq: u32, echo: u64 },
-    Pong { seq: u32, echo: u64 },
+    /// A frame whose L4 checksum is partial: the field at
+    /// `csum.start + csum.offset` (checked to lie in the frame) holds the
+    /// pseudo-header sum.
+    FramePartial {
+        csum: PartialCsum,
+        frame: &'a [u8],
+    },
+    Ping {
+        seq: u32,
+        echo: u64,
+    },
+    Pong {
+        seq: u32,
+        echo: u64,
+    },
     Gossip(GossipView<'a>),
-    RelayTo { dst: PeerId, inner: &'a [u8] },
-    RelayFrom { src: PeerId, inner: &'a [u8] },
+    RelayTo {
+        dst: PeerId,
+        inner: &'a [u8],
+    },
+    RelayFrom {
+        src: PeerId,
+        inner: &'a [u8],
+    },
 }
 
 impl<'a> Message<'a> {
@@ -240,6 +265,22 @@ impl<'a> Message<'a> {
                     return Err(WireError::Truncated);
                 }
                 Ok(Message::Frame(rest))
+            }
+            MSG_FRAME_PARTIAL => {
+                let (head, frame) = rest
+                    .split_at_checked(FRAME_PARTIAL_HEADER)
+                    .ok_or(WireError::Truncated)?;
+                if frame.len() < MIN_FRAME {
+                    return Err(WireError::Truncated);
+                }
+                let csum = PartialCsum {
+                    start: u16::from_be_bytes([head[0], head[1]]),
+                    offset: u16::from_be_bytes([head[2], head[3]]),
+                };
+                if usize::from(csum.start) + usize::from(csum.offset) + 2 > frame.len() {
+                    return Err(WireError::Malformed);
+                }
+                Ok(Message::FramePartial { csum, frame })
             }
             MSG_PING | MSG_PONG => {
                 if rest.len() != 12 {
@@ -261,7 +302,10 @@ impl<'a> Message<'a> {
                 let inner = &rest[8..];
                 // Only frames and probes may be relayed: never nested relays.
                 match inner.first() {
-                    Some(&MSG_FRAME) | Some(&MSG_PING) | Some(&MSG_PONG) => {}
+                    Some(&MSG_FRAME)
+                    | Some(&MSG_FRAME_PARTIAL)
+                    | Some(&MSG_PING)
+                    | Some(&MSG_PONG) => {}
                     Some(_) => return Err(WireError::Malformed),
                     None => return Err(WireError::Truncated),
                 }
@@ -274,6 +318,13 @@ impl<'a> Message<'a> {
             t => Err(WireError::UnknownType(t)),
         }
     }
+}
+
+/// The header of a `FramePartial` body (after the type byte).
+pub fn frame_partial_header(csum: PartialCsum) -> [u8; FRAME_PARTIAL_HEADER] {
+    let [a, b] = csum.start.to_be_bytes();
+    let [c, d] = csum.offset.to_be_bytes();
+    [a, b, c, d]
 }
 
 pub fn emit_probe(buf: &mut [u8], pong: bool, seq: u32, echo: u64) -> usize {
@@ -566,6 +617,39 @@ mod test {
             Message::parse(&[MSG_FRAME, 1, 2]),
             Err(WireError::Truncated)
         );
+    }
+
+    /// Type 7, start 34, offset 16, then a 60-byte frame.
+    #[test]
+    fn frame_partial_both_ways() {
+        let mut b = vec![MSG_FRAME_PARTIAL, 0x00, 0x22, 0x00, 0x10];
+        let frame: Vec<u8> = (0..60u8).collect();
+        b.extend_from_slice(&frame);
+        let csum = PartialCsum {
+            start: 34,
+            offset: 16,
+        };
+        assert_eq!(frame_partial_header(csum), [0x00, 0x22, 0x00, 0x10]);
+        assert_eq!(
+            Message::parse(&b),
+            Ok(Message::FramePartial {
+                csum,
+                frame: &frame[..]
+            })
+        );
+        // The checksum field must lie in the frame; the frame must be one.
+        let mut bad = b.clone();
+        bad[2] = 59;
+        assert_eq!(Message::parse(&bad), Err(WireError::Malformed));
+        assert_eq!(Message::parse(&b[..5 + 13]), Err(WireError::Truncated));
+        assert_eq!(Message::parse(&b[..3]), Err(WireError::Truncated));
+        // It may be relayed.
+        let mut relay = vec![MSG_RELAY_FROM, 1, 2, 3, 4, 5, 6, 7, 8];
+        relay.extend_from_slice(&b);
+        assert!(matches!(
+            Message::parse(&relay),
+            Ok(Message::RelayFrom { .. })
+        ));
     }
 
     #[test]

@@ -23,9 +23,10 @@ use std::path::{Path, PathBuf};
 use crate::config::{uci, Config, Endpoint, Mode};
 use crate::console::proto::{Request, Response, StatusInfo};
 use crate::console::server::ControlServer;
-use crate::limits::{DEVICE_BATCH, MAX_FRAME, UDP_BATCH};
-use crate::overlay::device::{stable_mac, FrameDevice, RawSocket, Tap};
+use crate::limits::{DEVICE_BATCH, MAX_DATAGRAM};
+use crate::overlay::device::{stable_mac, FrameDevice, RawSocket, Tap, OFFLOAD_RECV_BUF};
 use crate::overlay::node::{Node, NodeConfig, PeerSpec};
+use crate::overlay::offload::{self, Coalescer, Endian, PartialCsum, VnetHdr, VNET_HDR_LEN};
 use crate::overlay::Outbox;
 use crate::time::Instant;
 use crate::{error, info, keys, warn};
@@ -74,12 +75,31 @@ fn peer_specs(cfg: &Config) -> Vec<PeerSpec> {
 }
 
 /// The engine's output during one wakeup: datagrams into the send batch,
-/// frames straight to the device.
+/// frames to the device — through the coalescer when the device takes
+/// virtio headers (flushed at the end of every receive batch).
 struct RuntimeOutbox<'a> {
     batch: &'a mut SendBatch,
     socks: &'a UdpSockets,
     device: &'a mut dyn FrameDevice,
     device_drops: &'a mut u64,
+    coalescer: &'a mut Coalescer,
+}
+
+fn write_frame(device: &mut dyn FrameDevice, drops: &mut u64, frame: &[u8]) {
+    if let Err(e) = device.send(frame) {
+        *drops += 1;
+        if e.kind() != io::ErrorKind::WouldBlock {
+            crate::debug!("{}: write: {e}", device.name());
+        }
+    }
+}
+
+impl RuntimeOutbox<'_> {
+    /// Writes out what the coalescer holds (end of a receive batch).
+    fn flush_frames(&mut self) {
+        let (dev, drops) = (&mut *self.device, &mut *self.device_drops);
+        self.coalescer.flush(&mut |b| write_frame(dev, drops, b));
+    }
 }
 
 impl Outbox for RuntimeOutbox<'_> {
@@ -92,11 +112,28 @@ impl Outbox for RuntimeOutbox<'_> {
     }
 
     fn deliver(&mut self, frame: &[u8]) {
-        if let Err(e) = self.device.send(frame) {
-            *self.device_drops += 1;
-            if e.kind() != io::ErrorKind::WouldBlock {
-                crate::debug!("{}: write: {e}", self.device.name());
-            }
+        let (dev, drops) = (&mut *self.device, &mut *self.device_drops);
+        if dev.offload().is_some() {
+            self.coalescer
+                .push(frame, None, &mut |b| write_frame(dev, drops, b));
+        } else {
+            write_frame(dev, drops, frame);
+        }
+    }
+
+    fn deliver_partial(&mut self, frame: &[u8], csum: PartialCsum) {
+        let (dev, drops) = (&mut *self.device, &mut *self.device_drops);
+        if dev.offload().is_some() {
+            self.coalescer
+                .push(frame, Some(csum), &mut |b| write_frame(dev, drops, b));
+            return;
+        }
+        // No offloads here (raw socket, plain TAP): finish it in a copy.
+        let mut copy = [0u8; MAX_DATAGRAM];
+        if let Some(buf) = copy.get_mut(..frame.len()) {
+            buf.copy_from_slice(frame);
+            offload::complete_checksum(buf, csum);
+            write_frame(dev, drops, buf);
         }
     }
 }
@@ -111,16 +148,26 @@ struct Daemon {
     device: Box<dyn FrameDevice>,
     recv: RecvBatch,
     send: SendBatch,
-    frame_buf: Box<[u8; MAX_FRAME]>,
+    /// One reused device read buffer: room for a virtio header and a
+    /// 64 KiB super-frame (`OFFLOAD_RECV_BUF`).
+    frame_buf: Box<[u8]>,
+    /// Merges received TCP segments for an offloading device (one 64 KiB buffer).
+    coalescer: Coalescer,
     clock: Clock,
     device_drops: u64,
+    /// Super-frames from the device that could not be segmented.
+    offload_errors: u64,
+}
+
+fn coalescer_for(device: &dyn FrameDevice) -> Coalescer {
+    Coalescer::new(device.offload().unwrap_or(Endian::NATIVE))
 }
 
 fn open_device(cfg: &Config, public: &[u8; 32]) -> Result<Box<dyn FrameDevice>, String> {
     let a = &cfg.agent;
     match a.mode {
         Mode::Tap => {
-            let tap = Tap::create(&a.interface)
+            let tap = Tap::create_offloaded(&a.interface)
                 .map_err(|e| format!("cannot create TAP {}: {e}", a.interface))?;
             let name = tap.name().to_string();
             let setup = || -> io::Result<()> {
@@ -132,7 +179,11 @@ fn open_device(cfg: &Config, public: &[u8; 32]) -> Result<Box<dyn FrameDevice>, 
                 netif::set_up(&name, true)
             };
             setup().map_err(|e| format!("cannot configure {name}: {e}"))?;
-            info!("device {name} up, mtu {}", a.mtu);
+            info!(
+                "device {name} up, mtu {}, offloads {}",
+                a.mtu,
+                if tap.offload().is_some() { "on" } else { "off" }
+            );
             Ok(Box::new(tap))
         }
         Mode::Raw => {
@@ -183,13 +234,19 @@ pub fn run_daemon(config_path: &Path, socket_path: &Path) -> Result<(), String> 
         wall_clock_micros(),
     );
     info!(
-        "cloudy {} node {} of cloud {} listening on port {} ({} peers configured)",
+        "cloudy {} node {} of cloud {} listening on port {} ({} peers configured, udp gso {}, gro {})",
         crate::VERSION,
         cfg.agent.name,
         cfg.agent.cloud,
         socks.local_port(),
-        cfg.peers.len()
+        cfg.peers.len(),
+        socks.gso(),
+        socks.gro()
     );
+    let recv = RecvBatch::for_sockets(&socks);
+    let mut send = SendBatch::new();
+    send.set_gso(socks.gso());
+    let coalescer = coalescer_for(device.as_ref());
     let mut d = Daemon {
         cfg,
         config_path: config_path.to_path_buf(),
@@ -198,11 +255,13 @@ pub fn run_daemon(config_path: &Path, socket_path: &Path) -> Result<(), String> 
         node,
         socks,
         device,
-        recv: RecvBatch::new(),
-        send: SendBatch::new(),
-        frame_buf: Box::new([0u8; MAX_FRAME]),
+        recv,
+        send,
+        frame_buf: vec![0u8; OFFLOAD_RECV_BUF].into_boxed_slice(),
+        coalescer,
         clock,
         device_drops: 0,
+        offload_errors: 0,
     };
     let started = d.clock.now();
     loop {
@@ -257,7 +316,7 @@ pub fn run_daemon(config_path: &Path, socket_path: &Path) -> Result<(), String> 
         if ready(1) {
             d.device_input(now);
         }
-        d.send.flush(&d.socks);
+        d.flush_udp();
         let console_ready = fds[console_start..].iter().any(|p| p.revents != 0);
         if console_ready || server.poll_at().is_some_and(|t| t <= now) {
             server.handle_ready(now, &mut |req| d.answer(now, started, req));
@@ -276,9 +335,21 @@ impl Daemon {
             socks: &self.socks,
             device: self.device.as_mut(),
             device_drops: &mut self.device_drops,
+            coalescer: &mut self.coalescer,
         };
         self.node.handle_timeout(now, &mut out);
-        self.send.flush(&self.socks);
+        out.flush_frames();
+        self.flush_udp();
+    }
+
+    fn flush_udp(&mut self) {
+        let st = self.send.flush(&self.socks);
+        if let Some(errno) = st.gso_disabled {
+            warn!(
+                "UDP GSO refused by the kernel ({}): sending plain datagrams from now on",
+                io::Error::from_raw_os_error(errno)
+            );
+        }
     }
 
     fn udp_input(&mut self, now: Instant, fd: RawFd) {
@@ -298,29 +369,55 @@ impl Daemon {
                 socks: &self.socks,
                 device: self.device.as_mut(),
                 device_drops: &mut self.device_drops,
+                coalescer: &mut self.coalescer,
             };
             for i in 0..n {
                 let (from, packet) = self.recv.get_mut(i);
                 self.node.handle_packet(now, from, packet, &mut out);
             }
-            if n < UDP_BATCH {
+            // Nothing waits in the coalescer beyond its receive batch.
+            out.flush_frames();
+            if !self.recv.was_full() {
                 return;
             }
         }
     }
 
     fn device_input(&mut self, now: Instant) {
+        // Segments are at most one MTU-sized Ethernet frame.
+        let max_frame = usize::from(self.cfg.agent.mtu) + 14;
         for _ in 0..DEVICE_BATCH {
             match self.device.recv(&mut self.frame_buf[..]) {
                 Ok(Some(len)) => {
+                    let offload = self.device.offload();
                     let mut out = RuntimeOutbox {
                         batch: &mut self.send,
                         socks: &self.socks,
                         device: self.device.as_mut(),
                         device_drops: &mut self.device_drops,
+                        coalescer: &mut self.coalescer,
                     };
-                    self.node
-                        .handle_frame(now, &self.frame_buf[..len], &mut out);
+                    let Some(order) = offload else {
+                        self.node
+                            .handle_frame(now, &self.frame_buf[..len], &mut out);
+                        continue;
+                    };
+                    let Some(frame) = self.frame_buf.get_mut(..len) else {
+                        continue;
+                    };
+                    let (head, frame) = frame.split_at_mut(VNET_HDR_LEN.min(len));
+                    let Some(hdr) = VnetHdr::parse(head, order) else {
+                        self.offload_errors += 1;
+                        continue;
+                    };
+                    let node = &mut self.node;
+                    let r = offload::segment(&hdr, frame, max_frame, &mut |seg, csum| {
+                        node.handle_frame_partial(now, seg, csum, &mut out)
+                    });
+                    if let Err(e) = r {
+                        self.offload_errors += 1;
+                        crate::debug!("{}: {e}", self.device.name());
+                    }
                 }
                 Ok(None) => return,
                 Err(e) => {
@@ -394,6 +491,10 @@ impl Daemon {
             match UdpSockets::bind(port) {
                 Ok(s) => {
                     info!("now listening on port {port}");
+                    if s.gro() != self.recv.is_gro() {
+                        self.recv = RecvBatch::for_sockets(&s);
+                    }
+                    self.send.set_gso(s.gso());
                     self.socks = s;
                 }
                 Err(e) => {
@@ -410,7 +511,10 @@ impl Daemon {
             let placeholder: Box<dyn FrameDevice> = Box::new(NullDevice);
             drop(std::mem::replace(&mut self.device, placeholder));
             match open_device(&self.cfg, &self.public) {
-                Ok(dev) => self.device = dev,
+                Ok(dev) => {
+                    self.coalescer = coalescer_for(dev.as_ref());
+                    self.device = dev;
+                }
                 Err(e) => error!("reload: {e}; the overlay has no device until the next reload"),
             }
         } else if n.mode == Mode::Tap {

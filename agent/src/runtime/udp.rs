@@ -5,13 +5,31 @@
 //!   when only IPv6 binds, it is dual-stack and IPv4 peers are reached
 //!   through IPv4-mapped addresses. Nonblocking, close-on-exec, large
 //!   kernel buffers (best effort).
-//! - [`RecvBatch`]: up to `limits::UDP_BATCH` datagrams per `recvmmsg`.
-//! - [`SendBatch`]: up to `limits::UDP_BATCH` queued datagrams, flushed
-//!   with `sendmmsg` per address family.
+//! - [`RecvBatch`]: up to `limits::UDP_BATCH` datagrams per `recvmmsg`;
+//!   with UDP GRO (`UDP_GRO`, Linux ≥ 5.0), [`GRO_BUFS`] buffers of
+//!   [`GRO_BUF_LEN`] bytes, each holding up to [`GRO_MAX_SEGMENTS`]
+//!   equal-sized datagrams the kernel coalesced; the caller still sees
+//!   datagrams one by one ([`RecvBatch::get_mut`]).
+//! - [`SendBatch`]: up to [`SEND_SLOTS`] queued datagrams, flushed with
+//!   `sendmmsg` per address family. With UDP GSO (`UDP_SEGMENT`, Linux ≥
+//!   4.18), consecutive datagrams to one destination of one size (the
+//!   last may be shorter) leave as one message (up to [`GSO_MAX_SEGMENTS`]
+//!   and [`GSO_MAX_BYTES`]) that the kernel (or NIC) cuts into the same
+//!   datagrams: fewer trips through the stack, same packets on the wire.
 //!
-//! Memory is fixed: each batch owns `UDP_BATCH` buffers of
-//! `MAX_DATAGRAM` bytes, allocated once. Every loop is bounded.
-//! IPv4-mapped IPv6 source addresses are reported as plain IPv4.
+//! Offloads are probed at bind ([`UdpSockets::gso`], [`UdpSockets::gro`])
+//! by a real exchange over loopback (so kernels without them, or an
+//! emulator that mistranslates the control messages, e.g. qemu-user
+//! across byte orders, fall back to plain datagrams); a GSO send the
+//! kernel refuses later (`EIO`: no checksum offload on the route,
+//! `EINVAL`: path MTU below the segment size) turns GSO off for the batch
+//! and resends plainly.
+//!
+//! Memory is fixed and allocated once: a receive batch owns `UDP_BATCH`
+//! × `MAX_DATAGRAM` (64 KiB), or with GRO `GRO_BUFS` × `GRO_BUF_LEN`
+//! (512 KiB); a send batch `SEND_SLOTS` × `MAX_DATAGRAM` (128 KiB).
+//! Every loop is bounded. IPv4-mapped IPv6 source addresses are reported
+//! as plain IPv4.
 
 use std::io;
 use std::mem;
@@ -32,12 +50,34 @@ const MAX_SEND_CALLS: usize = UDP_BATCH + 8;
 /// `EINTR` retries of one `recvmmsg`.
 const EINTR_RETRIES: usize = 8;
 
+/// Datagram slots of a [`SendBatch`] (a 64 KiB TSO super-frame is ~45
+/// datagrams: it fits one GSO message).
+pub const SEND_SLOTS: usize = 64;
+/// Datagrams in one GSO message (the kernel's `UDP_MAX_SEGMENTS`).
+pub const GSO_MAX_SEGMENTS: usize = 64;
+/// Payload bytes of one GSO message (IPv4's 65535 − 20 − 8, with margin).
+pub const GSO_MAX_BYTES: usize = 65000;
+/// Receive buffers of a GRO [`RecvBatch`].
+pub const GRO_BUFS: usize = 8;
+/// Bytes of one GRO receive buffer (the largest UDP payload fits).
+pub const GRO_BUF_LEN: usize = 65536;
+/// Datagrams taken from one coalesced buffer (the kernel's
+/// `UDP_GRO_CNT_MAX`); any beyond are dropped and counted.
+pub const GRO_MAX_SEGMENTS: usize = 64;
+/// `UDP_SEGMENT` / `UDP_GRO` (linux/udp.h), defined here for every libc target.
+const UDP_SEGMENT: libc::c_int = 103;
+const UDP_GRO: libc::c_int = 104;
+/// Control buffer of one message: one cmsghdr + int, 8-byte aligned.
+type Cmsg = [u64; 4];
+
 /// The tunnel's bound sockets.
 #[derive(Debug)]
 pub struct UdpSockets {
     v4: Option<OwnedFd>,
     v6: Option<OwnedFd>,
     port: u16,
+    gso: bool,
+    gro: bool,
 }
 
 impl UdpSockets {
@@ -49,11 +89,51 @@ impl UdpSockets {
         let attempts = if port == 0 { EPHEMERAL_ATTEMPTS } else { 1 };
         for _ in 0..attempts {
             match Self::bind_once(port) {
+                Ok(mut s) => {
+                    s.enable_offloads(probe_offloads());
+                    return Ok(s);
+                }
+                Err(e) => last = Some(e),
+            }
+        }
+        Err(last.unwrap_or_else(|| io::Error::other("udp bind")))
+    }
+
+    /// As [`UdpSockets::bind`], without probing: no GSO, no GRO.
+    pub fn bind_plain(port: u16) -> io::Result<UdpSockets> {
+        let mut last = None;
+        let attempts = if port == 0 { EPHEMERAL_ATTEMPTS } else { 1 };
+        for _ in 0..attempts {
+            match Self::bind_once(port) {
                 Ok(s) => return Ok(s),
                 Err(e) => last = Some(e),
             }
         }
         Err(last.unwrap_or_else(|| io::Error::other("udp bind")))
+    }
+
+    fn enable_offloads(&mut self, (gso, gro): (bool, bool)) {
+        self.gso = gso;
+        self.gro = gro
+            && [&self.v4, &self.v6]
+                .into_iter()
+                .flatten()
+                .all(|fd| setsockopt_int(fd, libc::SOL_UDP, UDP_GRO, 1).is_ok());
+        if gro && !self.gro {
+            for fd in [&self.v4, &self.v6].into_iter().flatten() {
+                let _ = setsockopt_int(fd, libc::SOL_UDP, UDP_GRO, 0);
+            }
+        }
+    }
+
+    /// Whether UDP GSO works here (use [`SendBatch::set_gso`]).
+    pub fn gso(&self) -> bool {
+        self.gso
+    }
+
+    /// Whether GRO is on: receive with [`RecvBatch::for_sockets`].
+    pub fn gro(&self) -> bool {
+        self.gro
     }
 
     fn bind_once(port: u16) -> io::Result<UdpSockets> {
@@ -74,6 +154,8 @@ impl UdpSockets {
                 v4: Some(v4),
                 v6: Some(v6),
                 port: port6,
+                gso: false,
+                gro: false,
             }),
             // An ephemeral port free in v4 but taken in v6: try another.
             (Ok(_), Err(e)) if port == 0 && e.kind() == io::ErrorKind::AddrInUse => Err(e),
@@ -81,6 +163,8 @@ impl UdpSockets {
                 v4: Some(v4),
                 v6: None,
                 port: port6,
+                gso: false,
+                gro: false,
             }),
             (Err(_), Ok(v6)) => {
                 let port = local_port(&v6)?;
@@ -88,6 +172,8 @@ impl UdpSockets {
                     v4: None,
                     v6: Some(v6),
                     port,
+                    gso: false,
+                    gro: false,
                 })
             }
             (Err(e4), Err(e6)) => Err(io::Error::new(
@@ -282,13 +368,19 @@ fn from_raw(storage: &libc::sockaddr_storage) -> Option<SocketAddr> {
 
 const UNSPECIFIED: SocketAddr = SocketAddr::V4(SocketAddrV4::new(Ipv4Addr::UNSPECIFIED, 0));
 
-/// Fixed buffers for one `recvmmsg`.
+/// Fixed buffers for one `recvmmsg`, and the datagrams found in them.
 pub struct RecvBatch {
-    /// `UDP_BATCH` buffers (a boxed slice, so the batch is not on the stack).
-    bufs: Box<[[u8; MAX_DATAGRAM]]>,
-    lens: [usize; UDP_BATCH],
+    /// `nbufs` buffers of `buf_len` bytes, back to back.
+    bufs: Box<[u8]>,
+    buf_len: usize,
+    nbufs: usize,
+    /// Source of each buffer.
     from: [SocketAddr; UDP_BATCH],
-    count: usize,
+    /// Datagrams: (buffer, start, length); capacity fixed at creation.
+    segs: Vec<(usize, usize, usize)>,
+    /// The last `recvmmsg` filled every buffer: more may be waiting.
+    full: bool,
+    gro_dropped: u64,
 }
 
 impl Default for RecvBatch {
@@ -298,34 +390,67 @@ impl Default for RecvBatch {
 }
 
 impl RecvBatch {
+    /// `UDP_BATCH` buffers of `MAX_DATAGRAM`: for sockets without GRO.
     pub fn new() -> RecvBatch {
-        RecvBatch {
-            bufs: vec![[0u8; MAX_DATAGRAM]; UDP_BATCH].into_boxed_slice(),
-            lens: [0; UDP_BATCH],
-            from: [UNSPECIFIED; UDP_BATCH],
-            count: 0,
+        Self::with_layout(UDP_BATCH, MAX_DATAGRAM, 1)
+    }
+
+    /// [`GRO_BUFS`] buffers of [`GRO_BUF_LEN`]: for sockets with GRO.
+    pub fn new_gro() -> RecvBatch {
+        Self::with_layout(GRO_BUFS, GRO_BUF_LEN, GRO_MAX_SEGMENTS)
+    }
+
+    /// The layout `socks` need ([`UdpSockets::gro`]).
+    pub fn for_sockets(socks: &UdpSockets) -> RecvBatch {
+        if socks.gro() {
+            Self::new_gro()
+        } else {
+            Self::new()
         }
     }
 
-    /// Receives up to `UDP_BATCH` datagrams from `sock_fd` with one
-    /// nonblocking `recvmmsg`; returns how many (0 when none waits).
-    /// A datagram longer than `MAX_DATAGRAM` is returned empty (the
-    /// engine drops it as malformed); one from an unknown address family
-    /// has source `0.0.0.0:0`.
+    fn with_layout(nbufs: usize, buf_len: usize, segs_per_buf: usize) -> RecvBatch {
+        let nbufs = nbufs.min(UDP_BATCH);
+        RecvBatch {
+            bufs: vec![0u8; nbufs * buf_len].into_boxed_slice(),
+            buf_len,
+            nbufs,
+            from: [UNSPECIFIED; UDP_BATCH],
+            segs: Vec::with_capacity(nbufs * segs_per_buf),
+            full: false,
+            gro_dropped: 0,
+        }
+    }
+
+    /// Whether this batch takes GRO-coalesced buffers.
+    pub fn is_gro(&self) -> bool {
+        self.buf_len > MAX_DATAGRAM
+    }
+
+    /// Receives with one nonblocking `recvmmsg` from `sock_fd`; returns how
+    /// many datagrams (0 when none waits). A coalesced buffer (its
+    /// `UDP_GRO` control message gives the segment size) counts as its
+    /// datagrams. A datagram longer than `MAX_DATAGRAM` is returned empty
+    /// (the engine drops it as malformed); one from an unknown address
+    /// family has source `0.0.0.0:0`.
     pub fn recv(&mut self, sock_fd: RawFd) -> io::Result<usize> {
-        self.count = 0;
+        self.segs.clear();
+        self.full = false;
+        let n_bufs = self.nbufs;
         // SAFETY: all-zero is valid for these C structs (null pointers, zero lengths).
         let mut names: [libc::sockaddr_storage; UDP_BATCH] = unsafe { mem::zeroed() };
         // SAFETY: as above.
         let mut iovs: [libc::iovec; UDP_BATCH] = unsafe { mem::zeroed() };
         // SAFETY: as above.
         let mut msgs: [libc::mmsghdr; UDP_BATCH] = unsafe { mem::zeroed() };
-        for (((buf, iov), name), m) in self
+        let mut ctrl: [Cmsg; UDP_BATCH] = [[0; 4]; UDP_BATCH];
+        for ((((buf, iov), name), m), c) in self
             .bufs
-            .iter_mut()
+            .chunks_exact_mut(self.buf_len)
             .zip(&mut iovs)
             .zip(&mut names)
             .zip(&mut msgs)
+            .zip(&mut ctrl)
         {
             iov.iov_base = buf.as_mut_ptr().cast();
             iov.iov_len = buf.len();
@@ -333,12 +458,14 @@ impl RecvBatch {
             m.msg_hdr.msg_namelen = mem::size_of::<libc::sockaddr_storage>() as libc::socklen_t;
             m.msg_hdr.msg_iov = iov;
             m.msg_hdr.msg_iovlen = 1;
+            m.msg_hdr.msg_control = c.as_mut_ptr().cast();
+            m.msg_hdr.msg_controllen = mem::size_of::<Cmsg>() as _;
         }
-        let vlen = self.bufs.len().min(UDP_BATCH) as libc::c_uint;
+        let vlen = n_bufs as libc::c_uint;
         let mut n = -1;
         for _ in 0..EINTR_RETRIES {
             // SAFETY: `msgs` holds `vlen` entries pointing at live buffers
-            // (`self.bufs`, `names`) of the stated lengths; no timeout.
+            // (`self.bufs`, `names`, `ctrl`) of the stated lengths; no timeout.
             n = unsafe {
                 libc::recvmmsg(
                     sock_fd,
@@ -359,25 +486,62 @@ impl RecvBatch {
                 _ => Err(e),
             };
         }
-        let n = (n as usize).min(UDP_BATCH);
-        for i in 0..n {
-            let m = &msgs[i];
-            let len = m.msg_len as usize;
-            let truncated = m.msg_hdr.msg_flags & libc::MSG_TRUNC != 0 || len > MAX_DATAGRAM;
-            self.lens[i] = if truncated { 0 } else { len };
+        let n = (n as usize).min(n_bufs);
+        self.full = n == n_bufs;
+        for (i, m) in msgs.iter().enumerate().take(n) {
+            let len = (m.msg_len as usize).min(self.buf_len);
             self.from[i] = from_raw(&names[i]).unwrap_or(UNSPECIFIED);
+            if m.msg_hdr.msg_flags & libc::MSG_TRUNC != 0 {
+                self.push_seg(i, 0, 0);
+                continue;
+            }
+            let seg = gro_segment_size(&m.msg_hdr).filter(|&s| s > 0 && s < len);
+            let Some(seg) = seg else {
+                self.push_seg(i, 0, if len > MAX_DATAGRAM { 0 } else { len });
+                continue;
+            };
+            let mut at = 0;
+            for _ in 0..GRO_MAX_SEGMENTS {
+                if at >= len {
+                    break;
+                }
+                let l = seg.min(len - at);
+                self.push_seg(i, at, if l > MAX_DATAGRAM { 0 } else { l });
+                at += l;
+            }
+            if at < len {
+                self.gro_dropped += (len - at).div_ceil(seg) as u64;
+            }
         }
-        self.count = n;
-        Ok(n)
+        Ok(self.segs.len())
+    }
+
+    fn push_seg(&mut self, buf: usize, start: usize, len: usize) {
+        // Capacity is nbufs × segments per buffer: never grows.
+        if self.segs.len() < self.segs.capacity() {
+            self.segs.push((buf, start, len));
+        } else {
+            self.gro_dropped += 1;
+        }
     }
 
     /// Datagrams held from the last [`RecvBatch::recv`].
     pub fn len(&self) -> usize {
-        self.count
+        self.segs.len()
     }
 
     pub fn is_empty(&self) -> bool {
-        self.count == 0
+        self.segs.is_empty()
+    }
+
+    /// Whether the last `recvmmsg` filled every buffer (read again soon).
+    pub fn was_full(&self) -> bool {
+        self.full
+    }
+
+    /// Datagrams dropped beyond [`GRO_MAX_SEGMENTS`] per buffer.
+    pub fn gro_dropped(&self) -> u64 {
+        self.gro_dropped
     }
 
     /// Source and bytes of datagram `i` (mutable: decryption is in place).
@@ -385,31 +549,159 @@ impl RecvBatch {
     /// # Panics
     /// If `i >= self.len()`.
     pub fn get_mut(&mut self, i: usize) -> (SocketAddr, &mut [u8]) {
-        assert!(i < self.count, "RecvBatch index {i} out of {}", self.count);
-        let len = self.lens[i];
-        (self.from[i], &mut self.bufs[i][..len])
+        assert!(
+            i < self.segs.len(),
+            "RecvBatch index {i} out of {}",
+            self.segs.len()
+        );
+        let (b, start, len) = self.segs[i];
+        let at = b * self.buf_len + start;
+        (self.from[b], &mut self.bufs[at..at + len])
     }
+}
+
+/// The `UDP_GRO` segment size in a received message's control data.
+fn gro_segment_size(msg: &libc::msghdr) -> Option<usize> {
+    // SAFETY: `msg` was filled by recvmmsg; the CMSG macros stay within
+    // `msg_controllen`, and the int is read unaligned with its length checked.
+    unsafe {
+        let mut c = libc::CMSG_FIRSTHDR(msg);
+        let mut seen = 0;
+        while !c.is_null() && seen < 4 {
+            seen += 1;
+            let h = &*c;
+            let data_len = (h.cmsg_len as usize).saturating_sub(libc::CMSG_LEN(0) as usize);
+            if h.cmsg_level == libc::SOL_UDP
+                && h.cmsg_type == UDP_GRO
+                && data_len >= mem::size_of::<libc::c_int>()
+            {
+                let v: libc::c_int = std::ptr::read_unaligned(libc::CMSG_DATA(c).cast());
+                return usize::try_from(v).ok();
+            }
+            c = libc::CMSG_NXTHDR(msg, c);
+        }
+    }
+    None
+}
+
+/// Writes a `UDP_SEGMENT` control message (u16 segment size) into `c`
+/// and points `m` at it.
+fn set_gso_cmsg(m: &mut libc::msghdr, c: &mut Cmsg, seg: u16) {
+    // SAFETY: `c` is 32 bytes, 8-aligned: room for CMSG_SPACE(2) on every
+    // target; the macros compute offsets within it.
+    unsafe {
+        m.msg_control = c.as_mut_ptr().cast();
+        m.msg_controllen = libc::CMSG_SPACE(mem::size_of::<u16>() as _) as _;
+        let h = libc::CMSG_FIRSTHDR(m);
+        if h.is_null() {
+            m.msg_control = std::ptr::null_mut();
+            m.msg_controllen = 0;
+            return;
+        }
+        (*h).cmsg_level = libc::SOL_UDP;
+        (*h).cmsg_type = UDP_SEGMENT;
+        (*h).cmsg_len = libc::CMSG_LEN(mem::size_of::<u16>() as _) as _;
+        std::ptr::write_unaligned(libc::CMSG_DATA(h).cast::<u16>(), seg);
+    }
+}
+
+/// Probes UDP GSO and GRO with a real exchange over loopback: three
+/// segments (100, 100, 50 bytes) sent as one GSO message must arrive as
+/// those three datagrams, or as one 250-byte buffer announcing segment
+/// size 100. Returns (gso, gro); anything unexpected turns both off.
+fn probe_offloads() -> (bool, bool) {
+    for lo in [
+        SocketAddr::new(IpAddr::V4(Ipv4Addr::LOCALHOST), 0),
+        SocketAddr::new(IpAddr::V6(Ipv6Addr::LOCALHOST), 0),
+    ] {
+        let (Ok(rx), Ok(tx)) = (bind_socket(lo, true), bind_socket(lo, true)) else {
+            continue;
+        };
+        let Ok(port) = local_port(&rx) else { continue };
+        let gro_set = setsockopt_int(&rx, libc::SOL_UDP, UDP_GRO, 1).is_ok();
+        let to = SocketAddr::new(lo.ip(), port);
+        let mut payload = [0u8; 250];
+        for (i, b) in payload.iter_mut().enumerate() {
+            *b = i as u8;
+        }
+        let (mut name, namelen) = to_raw(to);
+        let mut iov = libc::iovec {
+            iov_base: payload.as_mut_ptr().cast(),
+            iov_len: payload.len(),
+        };
+        // SAFETY: all-zero is a valid msghdr.
+        let mut m: libc::msghdr = unsafe { mem::zeroed() };
+        m.msg_name = (&mut name as *mut libc::sockaddr_storage).cast();
+        m.msg_namelen = namelen;
+        m.msg_iov = &mut iov;
+        m.msg_iovlen = 1;
+        let mut c: Cmsg = [0; 4];
+        set_gso_cmsg(&mut m, &mut c, 100);
+        // SAFETY: `m` points at live name, iovec, payload and control data.
+        let rc = unsafe { libc::sendmsg(tx.as_raw_fd(), &m, libc::MSG_DONTWAIT) };
+        if rc != 250 {
+            return (false, false);
+        }
+        let mut batch = RecvBatch::new_gro();
+        let mut got: Vec<usize> = Vec::new();
+        let mut coalesced = false;
+        for _ in 0..10 {
+            if got.iter().sum::<usize>() >= 250 {
+                break;
+            }
+            let mut p = libc::pollfd {
+                fd: rx.as_raw_fd(),
+                events: libc::POLLIN,
+                revents: 0,
+            };
+            // SAFETY: one valid pollfd.
+            if unsafe { libc::poll(&mut p, 1, 50) } <= 0 {
+                continue;
+            }
+            let Ok(n) = batch.recv(rx.as_raw_fd()) else {
+                break;
+            };
+            let bufs: std::collections::BTreeSet<usize> = batch.segs.iter().map(|s| s.0).collect();
+            coalesced |= bufs.len() < n;
+            for i in 0..n {
+                let (_, b) = batch.get_mut(i);
+                let ok = b
+                    .iter()
+                    .enumerate()
+                    .all(|(j, &v)| v == (got.iter().sum::<usize>() + j) as u8);
+                got.push(if ok { b.len() } else { 0 });
+            }
+        }
+        let gso = got == [100, 100, 50];
+        return (gso, gso && gro_set && coalesced);
+    }
+    (false, false)
 }
 
 /// What a [`SendBatch::flush`] did.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct FlushStats {
+    /// Datagrams sent (a GSO message counts as its segments).
     pub sent: usize,
     /// Dropped: socket full, per-message error, no socket of the family,
     /// or oversized at `push`.
     pub dropped: usize,
     /// The last errno seen, for a log line.
     pub last_error: Option<i32>,
+    /// The kernel refused a GSO message with this errno: GSO is now off
+    /// for this batch (the datagrams were resent plainly).
+    pub gso_disabled: Option<i32>,
 }
 
 /// Fixed slots of datagrams waiting for one `sendmmsg` per family.
 pub struct SendBatch {
     bufs: Box<[[u8; MAX_DATAGRAM]]>,
-    lens: [usize; UDP_BATCH],
-    to: [SocketAddr; UDP_BATCH],
+    lens: [usize; SEND_SLOTS],
+    to: [SocketAddr; SEND_SLOTS],
     count: usize,
     /// Oversized datagrams refused by `push` since the last flush.
     oversized: usize,
+    gso: bool,
 }
 
 impl Default for SendBatch {
@@ -419,14 +711,25 @@ impl Default for SendBatch {
 }
 
 impl SendBatch {
+    /// An empty batch, GSO off.
     pub fn new() -> SendBatch {
         SendBatch {
-            bufs: vec![[0u8; MAX_DATAGRAM]; UDP_BATCH].into_boxed_slice(),
-            lens: [0; UDP_BATCH],
-            to: [UNSPECIFIED; UDP_BATCH],
+            bufs: vec![[0u8; MAX_DATAGRAM]; SEND_SLOTS].into_boxed_slice(),
+            lens: [0; SEND_SLOTS],
+            to: [UNSPECIFIED; SEND_SLOTS],
             count: 0,
             oversized: 0,
+            gso: false,
         }
+    }
+
+    /// Turns GSO on or off (on only where [`UdpSockets::gso`] said so).
+    pub fn set_gso(&mut self, on: bool) {
+        self.gso = on;
+    }
+
+    pub fn gso(&self) -> bool {
+        self.gso
     }
 
     /// Datagrams queued.
@@ -446,12 +749,12 @@ impl SendBatch {
             self.oversized += 1;
             return true;
         }
+        if self.count >= SEND_SLOTS {
+            return false;
+        }
         let Some(slot) = self.bufs.get_mut(self.count) else {
             return false;
         };
-        if self.count >= UDP_BATCH {
-            return false;
-        }
         slot[..bytes.len()].copy_from_slice(bytes);
         self.lens[self.count] = bytes.len();
         self.to[self.count] = to;
@@ -469,14 +772,14 @@ impl SendBatch {
             dropped: mem::take(&mut self.oversized),
             ..FlushStats::default()
         };
-        let count = self.count.min(UDP_BATCH);
+        let count = self.count.min(SEND_SLOTS);
         self.count = 0;
         if count == 0 {
             return stats;
         }
         // Route each message: (socket, destination as the socket needs it).
-        let mut v4: [(usize, SocketAddr); UDP_BATCH] = [(0, UNSPECIFIED); UDP_BATCH];
-        let mut v6: [(usize, SocketAddr); UDP_BATCH] = [(0, UNSPECIFIED); UDP_BATCH];
+        let mut v4: [(usize, SocketAddr); SEND_SLOTS] = [(0, UNSPECIFIED); SEND_SLOTS];
+        let mut v6: [(usize, SocketAddr); SEND_SLOTS] = [(0, UNSPECIFIED); SEND_SLOTS];
         let (mut n4, mut n6) = (0, 0);
         for (i, to) in self.to.iter().take(count).enumerate() {
             let to = SocketAddr::new(to.ip().to_canonical(), to.port());
@@ -509,46 +812,113 @@ impl SendBatch {
         stats
     }
 
+    /// Sends `group` (slots with their destinations); with GSO first, and
+    /// again plainly from the first message the kernel refused as GSO.
     fn send_group(&mut self, fd: RawFd, group: &[(usize, SocketAddr)], stats: &mut FlushStats) {
+        let mut from = 0;
+        // At most two rounds: GSO turns off once.
+        for _ in 0..2 {
+            match self.send_round(fd, group.get(from..).unwrap_or(&[]), stats) {
+                Some((rest, errno)) if self.gso => {
+                    self.gso = false;
+                    stats.gso_disabled = Some(errno);
+                    from += rest;
+                }
+                _ => return,
+            }
+        }
+    }
+
+    /// One pass over `group`. Returns, when a GSO message was refused in a
+    /// way plain datagrams may not be, the index in `group` to resend
+    /// from and the errno.
+    fn send_round(
+        &mut self,
+        fd: RawFd,
+        group: &[(usize, SocketAddr)],
+        stats: &mut FlushStats,
+    ) -> Option<(usize, i32)> {
         if group.is_empty() {
-            return;
+            return None;
         }
         // SAFETY: all-zero is valid for these C structs (null pointers, zero lengths).
-        let mut names: [libc::sockaddr_storage; UDP_BATCH] = unsafe { mem::zeroed() };
+        let mut names: [libc::sockaddr_storage; SEND_SLOTS] = unsafe { mem::zeroed() };
         // SAFETY: as above.
-        let mut iovs: [libc::iovec; UDP_BATCH] = unsafe { mem::zeroed() };
+        let mut iovs: [libc::iovec; SEND_SLOTS] = unsafe { mem::zeroed() };
         // SAFETY: as above.
-        let mut msgs: [libc::mmsghdr; UDP_BATCH] = unsafe { mem::zeroed() };
-        let mut namelens: [libc::socklen_t; UDP_BATCH] = [0; UDP_BATCH];
-        let mut n = 0;
-        for &(slot, to) in group.iter().take(UDP_BATCH) {
+        let mut msgs: [libc::mmsghdr; SEND_SLOTS] = unsafe { mem::zeroed() };
+        let mut namelens: [libc::socklen_t; SEND_SLOTS] = [0; SEND_SLOTS];
+        let mut ctrl: [Cmsg; SEND_SLOTS] = [[0; 4]; SEND_SLOTS];
+        // Per message: first group index, datagrams, segment size (0:
+        // plain), first iovec.
+        let mut shape: [(usize, usize, usize, usize); SEND_SLOTS] = [(0, 0, 0, 0); SEND_SLOTS];
+        let mut nmsg = 0;
+        let mut niov = 0;
+        let mut gi = 0;
+        let group = &group[..group.len().min(SEND_SLOTS)];
+        while gi < group.len() {
+            let (slot, to) = group[gi];
             let (Some(buf), Some(&len)) = (self.bufs.get_mut(slot), self.lens.get(slot)) else {
+                gi += 1;
                 continue;
             };
-            (names[n], namelens[n]) = to_raw(to);
-            iovs[n] = libc::iovec {
+            let first_iov = niov;
+            iovs[niov] = libc::iovec {
                 iov_base: buf.as_mut_ptr().cast(),
                 iov_len: len.min(MAX_DATAGRAM),
             };
-            n += 1;
+            niov += 1;
+            let start = gi;
+            gi += 1;
+            let (mut segs, mut bytes) = (1, len);
+            // Extend a GSO run: same destination, same size (the last may
+            // be shorter, then the run ends).
+            while self.gso && len > 0 && gi < group.len() && segs < GSO_MAX_SEGMENTS {
+                let (s2, to2) = group[gi];
+                let Some(&l2) = self.lens.get(s2) else { break };
+                if to2 != to || l2 > len || l2 == 0 || bytes + l2 > GSO_MAX_BYTES {
+                    break;
+                }
+                let Some(b2) = self.bufs.get_mut(s2) else {
+                    break;
+                };
+                iovs[niov] = libc::iovec {
+                    iov_base: b2.as_mut_ptr().cast(),
+                    iov_len: l2,
+                };
+                niov += 1;
+                gi += 1;
+                segs += 1;
+                bytes += l2;
+                if l2 < len {
+                    break;
+                }
+            }
+            (names[nmsg], namelens[nmsg]) = to_raw(to);
+            shape[nmsg] = (start, segs, if segs > 1 { len } else { 0 }, first_iov);
+            nmsg += 1;
         }
         // Pointers are taken once the arrays are filled and no longer move.
-        for i in 0..n {
-            let m = &mut msgs[i];
-            m.msg_hdr.msg_name = (&mut names[i] as *mut libc::sockaddr_storage).cast();
-            m.msg_hdr.msg_namelen = namelens[i];
-            m.msg_hdr.msg_iov = &mut iovs[i];
-            m.msg_hdr.msg_iovlen = 1;
+        for i in 0..nmsg {
+            let m = &mut msgs[i].msg_hdr;
+            m.msg_name = (&mut names[i] as *mut libc::sockaddr_storage).cast();
+            m.msg_namelen = namelens[i];
+            m.msg_iov = &mut iovs[shape[i].3];
+            m.msg_iovlen = shape[i].1 as _;
+            if shape[i].2 > 0 {
+                // len ≤ MAX_DATAGRAM (2048): fits u16.
+                set_gso_cmsg(m, &mut ctrl[i], shape[i].2 as u16);
+            }
         }
         let mut start = 0;
         let mut interrupts = 0;
         for _ in 0..MAX_SEND_CALLS {
-            if start >= n {
+            if start >= nmsg {
                 break;
             }
-            let rest = &mut msgs[start..n];
-            // SAFETY: `rest` entries point at live names, iovecs and buffers
-            // of the stated lengths; the kernel only reads them.
+            let rest = &mut msgs[start..nmsg];
+            // SAFETY: `rest` entries point at live names, iovecs, control
+            // data and buffers of the stated lengths; the kernel only reads them.
             let rc = unsafe {
                 libc::sendmmsg(
                     fd,
@@ -558,8 +928,11 @@ impl SendBatch {
                 )
             };
             if rc > 0 {
-                let sent = (rc as usize).min(n - start);
-                stats.sent += sent;
+                let sent = (rc as usize).min(nmsg - start);
+                stats.sent += shape[start..start + sent]
+                    .iter()
+                    .map(|s| s.1)
+                    .sum::<usize>();
                 start += sent;
                 continue;
             }
@@ -575,15 +948,26 @@ impl SendBatch {
             if errno != 0 {
                 stats.last_error = Some(errno);
             }
+            let gso_refused = matches!(
+                errno,
+                libc::EIO | libc::EINVAL | libc::EMSGSIZE | libc::ENOPROTOOPT | libc::EOPNOTSUPP
+            );
+            if shape[start].2 > 0 && gso_refused {
+                return Some((shape[start].0, errno));
+            }
             if errno == libc::EAGAIN || errno == libc::EWOULDBLOCK || errno == libc::ENOBUFS {
                 break; // socket full: the rest is dropped below
             }
             // The first message failed on its own (unreachable, too big,
             // ...): skip it and go on with the next.
-            stats.dropped += 1;
+            stats.dropped += shape[start].1;
             start += 1;
         }
-        stats.dropped += n - start.min(n);
+        stats.dropped += shape[start.min(nmsg)..nmsg]
+            .iter()
+            .map(|s| s.1)
+            .sum::<usize>();
+        None
     }
 }
 
@@ -615,7 +999,7 @@ mod tests {
             let p = payload(i);
             if !out.push(dst, &p) {
                 let st = out.flush(a);
-                assert_eq!((st.sent, st.dropped), (UDP_BATCH, 0), "{st:?}");
+                assert_eq!((st.sent, st.dropped), (SEND_SLOTS, 0), "{st:?}");
                 sent += st.sent;
                 assert!(out.push(dst, &p));
             }
@@ -747,11 +1131,11 @@ mod tests {
     fn push_limits() {
         let mut out = SendBatch::new();
         let to: SocketAddr = "127.0.0.1:9".parse().unwrap();
-        for _ in 0..UDP_BATCH {
+        for _ in 0..SEND_SLOTS {
             assert!(out.push(to, b"x"));
         }
         assert!(!out.push(to, b"x"), "full");
-        assert_eq!(out.len(), UDP_BATCH);
+        assert_eq!(out.len(), SEND_SLOTS);
         let mut out = SendBatch::new();
         assert!(
             out.push(to, &[0; MAX_DATAGRAM + 1]),
@@ -764,9 +1148,130 @@ mod tests {
             FlushStats {
                 sent: 0,
                 dropped: 1,
-                last_error: None
+                last_error: None,
+                gso_disabled: None,
             }
         );
+    }
+
+    /// 45 datagrams of 1400 bytes and a short one, to one destination:
+    /// with GSO one message; received (with GRO, coalesced) as the same
+    /// 46 datagrams in order, on GRO and on plain receivers alike.
+    #[test]
+    fn gso_and_gro_on_loopback() {
+        let a = UdpSockets::bind(0).unwrap();
+        eprintln!("udp offloads here: gso {} gro {}", a.gso(), a.gro());
+        if !a.gso() {
+            eprintln!("SKIPPED udp::gso_and_gro_on_loopback: no UDP GSO on this kernel");
+            return;
+        }
+        for plain_rx in [false, true] {
+            let b = if plain_rx {
+                UdpSockets::bind_plain(0).unwrap()
+            } else {
+                UdpSockets::bind(0).unwrap()
+            };
+            let lo = IpAddr::V4(Ipv4Addr::LOCALHOST);
+            let dst = SocketAddr::new(lo, b.local_port());
+            let mut out = SendBatch::new();
+            out.set_gso(true);
+            let dgram = |i: usize| -> Vec<u8> {
+                let len = if i == 45 { 100 } else { 1400 };
+                (0..len).map(|j| (i * 3 + j) as u8).collect()
+            };
+            for i in 0..46 {
+                assert!(out.push(dst, &dgram(i)));
+            }
+            let st = out.flush(&a);
+            assert_eq!(
+                (st.sent, st.dropped, st.gso_disabled),
+                (46, 0, None),
+                "{st:?}"
+            );
+            let mut inb = RecvBatch::for_sockets(&b);
+            assert_eq!(inb.is_gro(), b.gro());
+            let rfd = b.v4_fd().unwrap();
+            let mut got = Vec::new();
+            let mut calls = 0;
+            for _ in 0..50 {
+                if got.len() == 46 || !wait_readable(rfd, 1000) {
+                    break;
+                }
+                calls += 1;
+                let n = inb.recv(rfd).unwrap();
+                for i in 0..n {
+                    let (from, bytes) = inb.get_mut(i);
+                    assert_eq!(from.port(), a.local_port());
+                    got.push(bytes.to_vec());
+                }
+            }
+            assert_eq!(got.len(), 46, "plain receiver {plain_rx}");
+            for (i, g) in got.iter().enumerate() {
+                assert_eq!(g, &dgram(i), "datagram {i}");
+            }
+            if b.gro() {
+                assert!(calls <= 2, "{calls} recvmmsg calls for one GSO message");
+            }
+        }
+    }
+
+    /// A GSO message the kernel refuses (segment larger than the route's
+    /// MTU: EINVAL) turns GSO off and goes out plainly (fragmented).
+    #[test]
+    fn gso_refused_falls_back_to_plain() {
+        use crate::runtime::netif;
+        let Some(()) = netif::tests::in_netns("udp::gso_refused_falls_back_to_plain", || {
+            let ok = std::process::Command::new("ip")
+                .args([
+                    "link", "add", "clgso0", "type", "veth", "peer", "name", "clgso1",
+                ])
+                .status()
+                .is_ok_and(|s| s.success());
+            if !ok {
+                eprintln!("SKIPPED udp::gso_refused_falls_back_to_plain: no veth");
+                return;
+            }
+            netif::set_mtu("clgso0", 1280).unwrap();
+            netif::set_up("clgso0", true).unwrap();
+            netif::set_up("clgso1", true).unwrap();
+            netif::add_address(
+                "clgso0",
+                &crate::config::IpCidr {
+                    addr: "10.70.0.1".parse().unwrap(),
+                    prefix: 24,
+                },
+            )
+            .unwrap();
+            let _ = std::process::Command::new("ip")
+                .args([
+                    "neigh",
+                    "replace",
+                    "10.70.0.9",
+                    "lladdr",
+                    "02:00:00:00:00:09",
+                    "dev",
+                    "clgso0",
+                ])
+                .status();
+            let a = UdpSockets::bind(0).unwrap();
+            if !a.gso() {
+                eprintln!("SKIPPED udp::gso_refused_falls_back_to_plain: no UDP GSO");
+                return;
+            }
+            let mut out = SendBatch::new();
+            out.set_gso(true);
+            let dst: SocketAddr = "10.70.0.9:9".parse().unwrap();
+            for _ in 0..10 {
+                assert!(out.push(dst, &[7u8; 1400]));
+            }
+            assert!(out.push("127.0.0.1:9".parse().unwrap(), b"x"));
+            let st = out.flush(&a);
+            assert!(st.gso_disabled.is_some(), "{st:?}");
+            assert!(!out.gso());
+            assert_eq!((st.sent, st.dropped), (11, 0), "{st:?}");
+        }) else {
+            return;
+        };
     }
 
     #[test]

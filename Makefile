@@ -1,0 +1,116 @@
+# cloudy: build, test, demo, bench, fuzz.
+#
+#   make build      static release binary ($(BIN))
+#   make test       everything CI runs; ends with "tests: N passed, N failed"
+#   make demo       5 boxes in network namespaces (root)
+#   make bench      cloudy vs tinc vs plain veth (root); writes docs/bench.md
+#   make fuzz       every fuzz target for $(FUZZ_TIME) s (fuzz-long: 600 s)
+#
+# Fresh Debian 12, as root: scripts/deps.sh installs what each target needs.
+
+SHELL := /bin/bash
+.DEFAULT_GOAL := build
+
+CARGO ?= cargo
+TARGET_DIR ?= $(or $(CARGO_TARGET_DIR),target)
+MUSL := x86_64-unknown-linux-musl
+# The static musl build when that Rust target is installed, else the host one.
+HAVE_MUSL := $(shell rustup target list --installed 2>/dev/null | grep -qx $(MUSL) && echo yes)
+ifeq ($(HAVE_MUSL),yes)
+BUILD_FLAGS := --target $(MUSL)
+BIN ?= $(TARGET_DIR)/$(MUSL)/release/cloudy
+else
+BUILD_FLAGS :=
+BIN ?= $(TARGET_DIR)/release/cloudy
+endif
+
+# Fuzzing: nightly if installed, else stable with RUSTC_BOOTSTRAP (same flags).
+FUZZ_TIME ?= 20
+FUZZ_CARGO := $(shell $(CARGO) +nightly --version >/dev/null 2>&1 && echo "$(CARGO) +nightly" || echo "RUSTC_BOOTSTRAP=1 $(CARGO)")
+FUZZ_TARGETS = $(shell test -f fuzz/Cargo.toml && awk '/^\[\[bin\]\]/{b=1;next} b&&/^name *=/{gsub(/[" ]/,"",$$0);sub(/^name=/,"",$$0);print;b=0}' fuzz/Cargo.toml)
+
+TEST_STEPS := deps fmt clippy unit build ns fuzz
+
+.PHONY: build test demo bench fuzz fuzz-long clean deps $(addprefix test-,$(TEST_STEPS))
+
+build:
+	$(CARGO) build --release $(BUILD_FLAGS) -p cloudy --bin cloudy
+	@echo "binary: $(BIN) ($$(stat -c %s $(BIN)) bytes)"
+
+# Every step runs even after a failure. The last line sums the `test result:`
+# lines of all steps; a failed step that reported no failed test (fmt, clippy,
+# a build error, a fuzz crash) counts as one failure. Non-zero exit on any.
+test:
+	@mkdir -p $(TARGET_DIR); failed_steps=(); passed=0; failed=0; start=$$SECONDS; \
+	for step in $(TEST_STEPS); do \
+	  t0=$$SECONDS; log=$(TARGET_DIR)/make-test-$$step.log; echo "=== make test: $$step ==="; \
+	  $(MAKE) --no-print-directory test-$$step 2>&1 | tee $$log; \
+	  rc=$${PIPESTATUS[0]}; \
+	  read p f < <(grep -aE '^test result: ' $$log | \
+	    sed -E 's/.* ([0-9]+) passed; ([0-9]+) failed.*/\1 \2/' | awk '{p+=$$1; f+=$$2} END {print p+0, f+0}'); \
+	  [ $$rc -eq 0 ] || [ $$f -gt 0 ] || f=1; \
+	  passed=$$((passed + p)); failed=$$((failed + f)); \
+	  echo "=== make test: $$step: $$([ $$rc -eq 0 ] && echo ok || echo FAILED) ($$((SECONDS - t0)) s) ==="; \
+	  [ $$rc -eq 0 ] || failed_steps+=("$$step"); \
+	done; \
+	if [ $${#failed_steps[@]} -gt 0 ]; then echo "make test: failed steps: $${failed_steps[*]} ($$((SECONDS - start)) s)"; \
+	else echo "make test: all steps ok ($$((SECONDS - start)) s)"; fi; \
+	echo "tests: $$passed passed, $$failed failed"; \
+	[ $${#failed_steps[@]} -eq 0 ]
+
+test-deps:
+	@bash scripts/deps.sh test fuzz
+
+test-fmt:
+	$(CARGO) fmt --all --check
+
+test-clippy:
+	$(CARGO) clippy --workspace --all-targets -- -D warnings
+
+test-unit:
+	$(CARGO) test -p cloudy --no-fail-fast
+
+test-build: build
+
+test-ns:
+	CLOUDY_BIN=$(abspath $(BIN)) $(CARGO) test -p cloudy-tests --no-fail-fast -- --test-threads=1
+
+test-fuzz: fuzz
+
+deps:
+	@bash scripts/deps.sh test demo bench fuzz
+
+demo:
+	@bash scripts/deps.sh demo
+	@$(MAKE) --no-print-directory build
+	CLOUDY_BIN=$(abspath $(BIN)) bash scripts/demo.sh
+
+bench:
+	@bash scripts/deps.sh bench
+	@$(MAKE) --no-print-directory build
+	CLOUDY_BIN=$(abspath $(BIN)) bash scripts/bench.sh
+
+# Each target starts from its committed seeds (fuzz/corpus/T) and writes
+# what it finds to fuzz/corpus/T/generated (gitignored, never committed).
+fuzz:
+	@bash scripts/deps.sh fuzz
+	@mkdir -p $(TARGET_DIR); if [ -z "$(strip $(FUZZ_TARGETS))" ]; then echo "fuzz: no fuzz/Cargo.toml targets; nothing to do"; exit 0; fi; \
+	for t in $(FUZZ_TARGETS); do \
+	  mkdir -p fuzz/corpus/$$t/generated; \
+	  echo "fuzz: $$t for $(FUZZ_TIME) s"; \
+	  log=$(abspath $(TARGET_DIR))/fuzz-$$t.log; \
+	  if $(FUZZ_CARGO) fuzz run $$t fuzz/corpus/$$t/generated fuzz/corpus/$$t -- \
+	       -max_total_time=$(FUZZ_TIME) -print_final_stats=0 >$$log 2>&1; then \
+	    grep -aE '^Done [0-9]+ runs' $$log || true; \
+	  else \
+	    grep -aE -A4 'panicked at|ERROR: (libFuzzer|AddressSanitizer)' $$log | head -n 24; grep -aE '^error' $$log | head -n 20; \
+	    echo "fuzz: $$t FAILED (crash input in fuzz/artifacts/$$t, full log $$log)"; exit 1; \
+	  fi; \
+	done
+
+fuzz-long:
+	@$(MAKE) --no-print-directory fuzz FUZZ_TIME=600
+
+clean:
+	$(CARGO) clean
+	rm -rf fuzz/target fuzz/corpus/*/generated fuzz/artifacts

@@ -1,0 +1,1385 @@
+//! Kernel offloads at the overlay's edges, done in software where the
+//! tunnel needs it. Pure: bytes in, bytes out, no IO.
+//!
+//! A TAP opened with `IFF_VNET_HDR` and `TUNSETOFFLOAD(CSUM|TSO4|TSO6)`
+//! hands TCP over as super-frames of up to 64 KiB, each behind a
+//! `struct virtio_net_hdr` ([`VnetHdr`], virtio 1.x §5.1.6, "legacy"
+//! 10-byte layout), and with the TCP/UDP checksum left unfinished
+//! (`CHECKSUM_PARTIAL`). The tunnel keeps one MTU-sized Ethernet frame per
+//! datagram (a lost datagram costs one segment, not 64 KiB), so:
+//!
+//! - sender: [`segment`] cuts a super-frame into frames as the kernel's
+//!   `tcp_gso_segment` would (IPv4 total length, id + i, header checksum;
+//!   IPv6 payload length; TCP seq + offset, FIN/PSH on the last segment
+//!   only, CWR on the first only). The TCP checksum stays *partial*: the
+//!   field holds the folded pseudo-header sum of each segment's length and
+//!   a [`PartialCsum`] says where, so the sender never sums payload bytes;
+//! - receiver: a [`Coalescer`] merges consecutive segments of one TCP flow
+//!   back into one super-frame with a GSO [`VnetHdr`] for its TAP (as the
+//!   kernel's GRO, deliberately stricter); a receiver whose device takes no
+//!   partial checksums finishes them with [`complete_checksum`].
+//!
+//! Trust: a partial checksum is only ever accepted from an authenticated
+//! peer, and the receiving kernel treats `NEEDS_CSUM` frames as locally
+//! generated (finished by the NIC or `skb_checksum_help` if forwarded).
+//!
+//! Byte order of the virtio header: the legacy header uses the host's
+//! native order unless `TUNSETVNETLE(1)` switched the TAP to little-endian
+//! (always possible since Linux 3.19 — `TUNSETVNETBE` is the one behind
+//! `CONFIG_TUN_VNET_CROSS_LE`). The device says which ([`Endian`]); every
+//! parse/emit takes it, so big-endian mips works either way.
+//!
+//! Invariants: no function here panics on any input (every offset is
+//! checked before use; fuzz-friendly); work is linear in the frame length;
+//! memory is the caller's buffers plus one fixed [`Coalescer`] buffer.
+
+use core::fmt;
+
+/// Bytes of the legacy `struct virtio_net_hdr` (no `num_buffers`).
+pub const VNET_HDR_LEN: usize = 10;
+/// `VIRTIO_NET_HDR_F_NEEDS_CSUM`: checksum from `csum_start`, stored at `+ csum_offset`.
+pub const F_NEEDS_CSUM: u8 = 1;
+/// `VIRTIO_NET_HDR_F_DATA_VALID`: the checksum was verified.
+pub const F_DATA_VALID: u8 = 2;
+pub const GSO_NONE: u8 = 0;
+pub const GSO_TCPV4: u8 = 1;
+/// UFO/USO: never asked for (no `TUN_F_UFO`/`TUN_F_USO*`), refused.
+pub const GSO_UDP: u8 = 3;
+pub const GSO_TCPV6: u8 = 4;
+/// Flag on a TCP GSO type: the segments carry ECN (CWR on the first only).
+pub const GSO_ECN: u8 = 0x80;
+
+/// Largest super-frame the [`Coalescer`] builds: Ethernet header plus the
+/// largest IPv4 packet (its 16-bit total length).
+pub const MAX_SUPER_FRAME: usize = 14 + 65535;
+/// Size of the [`Coalescer`]'s one buffer (virtio header + super-frame).
+pub const COALESCE_BUF_LEN: usize = VNET_HDR_LEN + MAX_SUPER_FRAME;
+/// Longest header block (Ethernet, VLAN tags, IP, IPv6 options, TCP) that
+/// [`segment`] copies per segment; longer ones are refused as malformed.
+const MAX_HEADER: usize = 256;
+/// VLAN tags skipped before the IP header.
+const MAX_VLAN_TAGS: usize = 2;
+/// IPv6 hop-by-hop / destination-options headers skipped before TCP.
+const MAX_EXT_HEADERS: usize = 4;
+
+const ETHERTYPE_IPV4: u16 = 0x0800;
+const ETHERTYPE_IPV6: u16 = 0x86dd;
+const ETHERTYPE_VLAN: u16 = 0x8100;
+const ETHERTYPE_QINQ: u16 = 0x88a8;
+const PROTO_TCP: u8 = 6;
+const ETH_LEN: usize = 14;
+const IPV6_LEN: usize = 40;
+/// Offset of the checksum in a TCP header.
+const TCP_CSUM: u16 = 16;
+
+const TCP_FIN: u8 = 0x01;
+const TCP_PSH: u8 = 0x08;
+const TCP_ACK: u8 = 0x10;
+const TCP_CWR: u8 = 0x80;
+/// IPv4 flags/fragment field with only DF set.
+const IPV4_DF_ONLY: u16 = 0x4000;
+
+/// Byte order of a virtio header.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Endian {
+    Little,
+    Big,
+}
+
+impl Endian {
+    /// The host's order: what a TAP uses when `TUNSETVNETLE` is unavailable.
+    pub const NATIVE: Endian = if cfg!(target_endian = "little") {
+        Endian::Little
+    } else {
+        Endian::Big
+    };
+
+    fn read(self, b: [u8; 2]) -> u16 {
+        match self {
+            Endian::Little => u16::from_le_bytes(b),
+            Endian::Big => u16::from_be_bytes(b),
+        }
+    }
+
+    fn write(self, v: u16) -> [u8; 2] {
+        match self {
+            Endian::Little => v.to_le_bytes(),
+            Endian::Big => v.to_be_bytes(),
+        }
+    }
+}
+
+/// Where a partial (unfinished) L4 checksum is: sum from `start` (offset
+/// in the Ethernet frame) to the end of the IP packet, complement, store
+/// at `start + offset`. The field already holds the pseudo-header sum.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct PartialCsum {
+    pub start: u16,
+    pub offset: u16,
+}
+
+/// The legacy `struct virtio_net_hdr` (Linux `include/uapi/linux/virtio_net.h`).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct VnetHdr {
+    pub flags: u8,
+    pub gso_type: u8,
+    /// Length of the headers; the kernel fills in its linear length here,
+    /// so it is advice only: [`segment`] parses the headers itself.
+    pub hdr_len: u16,
+    pub gso_size: u16,
+    pub csum_start: u16,
+    pub csum_offset: u16,
+}
+
+impl VnetHdr {
+    /// Reads the first [`VNET_HDR_LEN`] bytes of `b`; `None` if shorter.
+    pub fn parse(b: &[u8], e: Endian) -> Option<VnetHdr> {
+        let b = b.get(..VNET_HDR_LEN)?;
+        Some(VnetHdr {
+            flags: b[0],
+            gso_type: b[1],
+            hdr_len: e.read([b[2], b[3]]),
+            gso_size: e.read([b[4], b[5]]),
+            csum_start: e.read([b[6], b[7]]),
+            csum_offset: e.read([b[8], b[9]]),
+        })
+    }
+
+    /// The header's bytes in order `e`.
+    pub fn to_bytes(&self, e: Endian) -> [u8; VNET_HDR_LEN] {
+        let mut b = [0u8; VNET_HDR_LEN];
+        b[0] = self.flags;
+        b[1] = self.gso_type;
+        b[2..4].copy_from_slice(&e.write(self.hdr_len));
+        b[4..6].copy_from_slice(&e.write(self.gso_size));
+        b[6..8].copy_from_slice(&e.write(self.csum_start));
+        b[8..10].copy_from_slice(&e.write(self.csum_offset));
+        b
+    }
+
+    /// A header for a plain frame: `NEEDS_CSUM` with `partial`, or all zero.
+    pub fn for_frame(partial: Option<PartialCsum>) -> VnetHdr {
+        match partial {
+            Some(p) => VnetHdr {
+                flags: F_NEEDS_CSUM,
+                gso_type: GSO_NONE,
+                hdr_len: p.start.saturating_add(p.offset).saturating_add(2),
+                gso_size: 0,
+                csum_start: p.start,
+                csum_offset: p.offset,
+            },
+            None => VnetHdr::default(),
+        }
+    }
+
+    /// The partial checksum this header announces, if any.
+    pub fn partial(&self) -> Option<PartialCsum> {
+        (self.flags & F_NEEDS_CSUM != 0).then_some(PartialCsum {
+            start: self.csum_start,
+            offset: self.csum_offset,
+        })
+    }
+}
+
+/// Why [`segment`] refused a frame (the caller counts and drops it).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum OffloadError {
+    /// A GSO type other than TCPv4/TCPv6 (UFO/USO, unknown).
+    UnsupportedGso(u8),
+    /// Headers that do not parse, do not match the GSO type, or a
+    /// zero/impossible segment size.
+    Malformed,
+    /// `NEEDS_CSUM` offsets outside the frame.
+    BadChecksumOffsets,
+}
+
+impl fmt::Display for OffloadError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            OffloadError::UnsupportedGso(t) => write!(f, "unsupported GSO type {t:#x}"),
+            OffloadError::Malformed => write!(f, "malformed GSO frame"),
+            OffloadError::BadChecksumOffsets => write!(f, "checksum offsets outside the frame"),
+        }
+    }
+}
+
+// ---------------------------------------------------------------------
+// Header parsing
+
+fn be16(b: &[u8], at: usize) -> Option<u16> {
+    Some(u16::from_be_bytes([
+        *b.get(at)?,
+        *b.get(at.checked_add(1)?)?,
+    ]))
+}
+
+fn be32(b: &[u8], at: usize) -> Option<u32> {
+    let s = b.get(at..at.checked_add(4)?)?;
+    Some(u32::from_be_bytes([s[0], s[1], s[2], s[3]]))
+}
+
+fn put16(b: &mut [u8], at: usize, v: u16) {
+    if let Some(s) = b.get_mut(at..at + 2) {
+        s.copy_from_slice(&v.to_be_bytes());
+    }
+}
+
+fn put32(b: &mut [u8], at: usize, v: u32) {
+    if let Some(s) = b.get_mut(at..at + 4) {
+        s.copy_from_slice(&v.to_be_bytes());
+    }
+}
+
+/// Offsets of a TCP/IP packet inside an Ethernet frame.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+struct TcpFrame {
+    /// Start of the IP header.
+    ip: usize,
+    v6: bool,
+    /// Start of the TCP header.
+    tcp: usize,
+    /// End of the TCP header (= start of the payload).
+    hdr: usize,
+    /// End of the IP packet (≤ frame length; Ethernet padding follows).
+    end: usize,
+}
+
+/// The IP header's offset and ethertype after at most [`MAX_VLAN_TAGS`] tags.
+fn l3(frame: &[u8], vlan: bool) -> Option<(usize, u16)> {
+    let mut at = 12;
+    let mut ethertype = be16(frame, at)?;
+    if vlan {
+        for _ in 0..MAX_VLAN_TAGS {
+            if ethertype == ETHERTYPE_VLAN || ethertype == ETHERTYPE_QINQ {
+                at += 4;
+                ethertype = be16(frame, at)?;
+            }
+        }
+    }
+    Some((at + 2, ethertype))
+}
+
+/// End of the IP packet in `frame` (IPv4 total length, IPv6 payload
+/// length), if it parses and fits.
+fn l3_end(frame: &[u8]) -> Option<usize> {
+    let (ip, ethertype) = l3(frame, true)?;
+    let end = match ethertype {
+        ETHERTYPE_IPV4 => ip + usize::from(be16(frame, ip + 2)?),
+        ETHERTYPE_IPV6 => ip + IPV6_LEN + usize::from(be16(frame, ip + 4)?),
+        _ => return None,
+    };
+    (end <= frame.len()).then_some(end)
+}
+
+/// Parses Ethernet (+ VLAN if `vlan`) / IPv4 or IPv6 / TCP. IPv4 must not
+/// be a fragment; IPv6 may carry hop-by-hop and destination options (a
+/// routing header would change the pseudo-header's destination: refused).
+fn parse_tcp(frame: &[u8], vlan: bool) -> Option<TcpFrame> {
+    let (ip, ethertype) = l3(frame, vlan)?;
+    let (v6, tcp, end) = match ethertype {
+        ETHERTYPE_IPV4 => {
+            let vihl = *frame.get(ip)?;
+            let ihl = usize::from(vihl & 0x0f) * 4;
+            if vihl >> 4 != 4 || ihl < 20 || *frame.get(ip + 9)? != PROTO_TCP {
+                return None;
+            }
+            if be16(frame, ip + 6)? & 0x3fff != 0 {
+                return None; // a fragment
+            }
+            let total = usize::from(be16(frame, ip + 2)?);
+            (false, ip + ihl, ip + total)
+        }
+        ETHERTYPE_IPV6 => {
+            if *frame.get(ip)? >> 4 != 6 {
+                return None;
+            }
+            let payload = usize::from(be16(frame, ip + 4)?);
+            if payload == 0 {
+                return None; // jumbogram
+            }
+            let mut next = *frame.get(ip + 6)?;
+            let mut at = ip + IPV6_LEN;
+            for _ in 0..MAX_EXT_HEADERS {
+                if next != 0 && next != 60 {
+                    break;
+                }
+                next = *frame.get(at)?;
+                at += (usize::from(*frame.get(at + 1)?) + 1) * 8;
+            }
+            if next != PROTO_TCP {
+                return None;
+            }
+            (true, at, ip + IPV6_LEN + payload)
+        }
+        _ => return None,
+    };
+    let doff = usize::from(*frame.get(tcp + 12)? >> 4) * 4;
+    let hdr = tcp + doff;
+    if doff < 20 || hdr > end || end > frame.len() {
+        return None;
+    }
+    Some(TcpFrame {
+        ip,
+        v6,
+        tcp,
+        hdr,
+        end,
+    })
+}
+
+// ---------------------------------------------------------------------
+// Checksums
+
+/// Ones' complement sum of `bytes` as big-endian 16-bit words (an odd
+/// tail padded with zero), folded to at most 0xffff (as a `u32`, so
+/// callers can add a few sums and [`fold`] again). Sums 32-bit words: the
+/// end-around carry makes the folded result the same, with half the
+/// additions.
+pub fn ones_sum(bytes: &[u8]) -> u32 {
+    let mut sum: u64 = 0;
+    let mut words = bytes.chunks_exact(4);
+    for w in &mut words {
+        sum += u64::from(u32::from_be_bytes([w[0], w[1], w[2], w[3]]));
+    }
+    let rest = words.remainder();
+    let mut tail = [0u8; 4];
+    tail[..rest.len()].copy_from_slice(rest);
+    sum += u64::from(u32::from_be_bytes(tail));
+    // At most 2^14 words per 64 KiB: no overflow of the u64 before folding.
+    while sum > 0xffff {
+        sum = (sum & 0xffff) + (sum >> 16);
+    }
+    sum as u32
+}
+
+/// Folds a ones' complement sum to 16 bits.
+pub fn fold(mut sum: u32) -> u16 {
+    while sum > 0xffff {
+        sum = (sum & 0xffff) + (sum >> 16);
+    }
+    sum as u16
+}
+
+/// Unfolded sum of the pseudo-header's addresses (IPv4 or IPv6).
+fn addr_sum(frame: &[u8], t: &TcpFrame) -> Option<u32> {
+    let addrs = if t.v6 {
+        frame.get(t.ip + 8..t.ip + 40)?
+    } else {
+        frame.get(t.ip + 12..t.ip + 20)?
+    };
+    Some(ones_sum(addrs))
+}
+
+/// The value a partial TCP checksum field holds: the folded pseudo-header
+/// sum (addresses, protocol, L4 length), not complemented.
+fn pseudo_partial(addrs: u32, l4_len: usize) -> u16 {
+    // l4_len ≤ 64 KiB + headers: it fits 32 bits on every target.
+    let len = l4_len as u32;
+    fold(u32::from(fold(addrs)) + u32::from(PROTO_TCP) + (len >> 16) + (len & 0xffff))
+}
+
+fn ipv4_header_checksum(h: &mut [u8], ip: usize) {
+    let ihl = h.get(ip).map_or(0, |v| usize::from(v & 0x0f) * 4);
+    put16(h, ip + 10, 0);
+    if let Some(hdr) = h.get(ip..ip + ihl) {
+        let c = !fold(ones_sum(hdr));
+        put16(h, ip + 10, c);
+    }
+}
+
+/// Finishes a partial checksum in software (for a device that cannot take
+/// `NEEDS_CSUM`, or a raw socket): sums from `p.start` to the end of the
+/// IP packet (or of the frame, if it does not parse as IP), stores the
+/// complement at `p.start + p.offset` (0 is sent as 0xffff, as the kernel's
+/// `skb_checksum_help`). Returns `false`, leaving `frame` alone, when the
+/// offsets fall outside it.
+pub fn complete_checksum(frame: &mut [u8], p: PartialCsum) -> bool {
+    let start = usize::from(p.start);
+    let field = start + usize::from(p.offset);
+    let end = l3_end(frame).unwrap_or(frame.len());
+    if field + 2 > end {
+        return false;
+    }
+    let Some(span) = frame.get(start..end) else {
+        return false;
+    };
+    let c = !fold(ones_sum(span));
+    put16(frame, field, if c == 0 { 0xffff } else { c });
+    true
+}
+
+// ---------------------------------------------------------------------
+// Segmentation (software TSO)
+
+/// Cuts one frame read from an offloading TAP into wire frames and hands
+/// each to `emit` with its partial checksum, if any. Returns how many
+/// frames were emitted.
+///
+/// - `GSO_NONE`: the frame as it is, with its [`PartialCsum`] when
+///   `NEEDS_CSUM` (offsets checked against the frame).
+/// - `GSO_TCPV4`/`GSO_TCPV6` (± `GSO_ECN`): segments of at most
+///   `hdr.gso_size` payload bytes and `max_frame_len` bytes in all; each
+///   with the TCP checksum partial (`PartialCsum { start: tcp, offset: 16 }`).
+///   The headers are parsed here (`hdr_len` is not trusted); up to two
+///   VLAN tags, IPv4 options and IPv6 hop-by-hop/destination options are
+///   carried over.
+/// - anything else: an error, nothing emitted.
+///
+/// `frame` is scratch: segment `i`'s headers are written just before its
+/// payload, over payload already emitted, so nothing is copied but the
+/// headers. Its bytes are unspecified afterwards.
+pub fn segment(
+    hdr: &VnetHdr,
+    frame: &mut [u8],
+    max_frame_len: usize,
+    emit: &mut dyn FnMut(&[u8], Option<PartialCsum>),
+) -> Result<usize, OffloadError> {
+    let want_v6 = match hdr.gso_type & !GSO_ECN {
+        GSO_NONE => {
+            let partial = hdr.partial();
+            if let Some(p) = partial {
+                let field = usize::from(p.start) + usize::from(p.offset);
+                if field + 2 > frame.len() {
+                    return Err(OffloadError::BadChecksumOffsets);
+                }
+            }
+            emit(frame, partial);
+            return Ok(1);
+        }
+        GSO_TCPV4 => false,
+        GSO_TCPV6 => true,
+        other => return Err(OffloadError::UnsupportedGso(other)),
+    };
+    let t = parse_tcp(frame, true).ok_or(OffloadError::Malformed)?;
+    let h = t.hdr;
+    if t.v6 != want_v6 || h > MAX_HEADER || hdr.gso_size == 0 {
+        return Err(OffloadError::Malformed);
+    }
+    let mss = usize::from(hdr.gso_size).min(max_frame_len.saturating_sub(h));
+    if mss == 0 {
+        return Err(OffloadError::Malformed);
+    }
+    let payload = t.end - h;
+    let count = payload.div_ceil(mss).max(1);
+    let mut template = [0u8; MAX_HEADER];
+    template[..h].copy_from_slice(&frame[..h]);
+    let addrs = addr_sum(&template, &t).ok_or(OffloadError::Malformed)?;
+    let id = be16(&template, t.ip + 4).unwrap_or(0);
+    let seq = be32(&template, t.tcp + 4).unwrap_or(0);
+    let flags = template[t.tcp + 13];
+    let partial = PartialCsum {
+        // t.tcp < h ≤ MAX_HEADER: fits u16.
+        start: t.tcp as u16,
+        offset: TCP_CSUM,
+    };
+    for i in 0..count {
+        let off = i * mss;
+        let len = mss.min(payload - off);
+        // Headers at [off, off + h), payload already at [off + h, off + h + len):
+        // `off + h + len ≤ t.end ≤ frame.len()`.
+        let Some(seg) = frame.get_mut(off..off + h + len) else {
+            return Err(OffloadError::Malformed);
+        };
+        seg[..h].copy_from_slice(&template[..h]);
+        if t.v6 {
+            // ≤ the original payload length: fits u16.
+            put16(seg, t.ip + 4, (h - t.ip - IPV6_LEN + len) as u16);
+        } else {
+            put16(seg, t.ip + 2, (h - t.ip + len) as u16);
+            put16(seg, t.ip + 4, id.wrapping_add(i as u16));
+            ipv4_header_checksum(seg, t.ip);
+        }
+        // Sequence numbers wrap modulo 2^32 (RFC 9293 §3.4).
+        put32(seg, t.tcp + 4, seq.wrapping_add(off as u32));
+        let mut f = flags;
+        if i + 1 < count {
+            f &= !(TCP_FIN | TCP_PSH);
+        }
+        if i > 0 {
+            f &= !TCP_CWR;
+        }
+        seg[t.tcp + 13] = f;
+        put16(seg, t.tcp + 16, pseudo_partial(addrs, h - t.tcp + len));
+        emit(seg, Some(partial));
+    }
+    Ok(count)
+}
+
+// ---------------------------------------------------------------------
+// Coalescing (software GRO)
+
+/// The super-frame being built.
+#[derive(Clone, Copy, Debug)]
+struct Pending {
+    t: TcpFrame,
+    /// Payload bytes of the first segment: every segment but the last has it.
+    mss: usize,
+    next_seq: u32,
+    segments: u16,
+}
+
+/// Counters of a [`Coalescer`].
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct CoalesceStats {
+    /// Segments merged into a super-frame (beyond its first).
+    pub merged: u64,
+    /// Super-frames of two segments or more written out.
+    pub super_frames: u64,
+    /// Frames refused: longer than the buffer, or invalid partial checksum offsets.
+    pub dropped: u64,
+}
+
+/// Merges consecutive TCP segments of one flow into one super-frame for
+/// an offloading TAP (receive-side GRO), one flow at a time, in a fixed
+/// [`COALESCE_BUF_LEN`]-byte buffer.
+///
+/// A segment joins the pending super-frame only when all hold (else the
+/// pending one is written out first; ordering is kept):
+/// - untagged IPv4 without options, DF set, not a fragment — or IPv6
+///   without extension headers; TCP, frame ends at the IP packet's end;
+/// - its checksum is partial at the TCP checksum field (from the sender's
+///   [`segment`]; frames with finished checksums are passed through, so
+///   the kernel still verifies them);
+/// - flags exactly ACK or ACK|PSH; PSH, or a segment shorter than the
+///   first, ends the super-frame;
+/// - same Ethernet header, IP header (but id/length/checksum), TCP ports,
+///   ack, window, urgent pointer and identical options bytes;
+/// - its seq is the next expected one, its payload ≤ the first's, and
+///   the merged IP packet stays ≤ 65535 bytes.
+///
+/// Output ([`Coalescer::push`], [`Coalescer::flush`]): virtio header +
+/// frame, ready for the TAP. Call `flush` at the end of every receive
+/// batch: nothing waits longer than that.
+pub struct Coalescer {
+    /// Virtio header room, then the pending frame.
+    buf: Box<[u8]>,
+    /// Length of the pending frame (0: none).
+    len: usize,
+    pending: Option<Pending>,
+    endian: Endian,
+    stats: CoalesceStats,
+}
+
+impl Coalescer {
+    pub fn new(endian: Endian) -> Coalescer {
+        Coalescer {
+            buf: vec![0u8; COALESCE_BUF_LEN].into_boxed_slice(),
+            len: 0,
+            pending: None,
+            endian,
+            stats: CoalesceStats::default(),
+        }
+    }
+
+    pub fn stats(&self) -> CoalesceStats {
+        self.stats
+    }
+
+    /// Whether a super-frame is waiting for [`Coalescer::flush`].
+    pub fn is_pending(&self) -> bool {
+        self.pending.is_some()
+    }
+
+    /// Adds one decrypted frame. `out` receives virtio header + frame for
+    /// everything ready (possibly nothing, possibly two writes).
+    pub fn push(&mut self, frame: &[u8], partial: Option<PartialCsum>, out: &mut dyn FnMut(&[u8])) {
+        let Some(t) = coalescable(frame, partial) else {
+            self.flush(out);
+            self.pass(frame, partial, out);
+            return;
+        };
+        let payload = t.end - t.hdr;
+        let seq = be32(frame, t.tcp + 4).unwrap_or(0);
+        let flags = frame.get(t.tcp + 13).copied().unwrap_or(0);
+        if let Some(p) = self.pending {
+            if self.joins(&p, &t, frame, seq, payload) {
+                let at = VNET_HDR_LEN + self.len;
+                if let (Some(dst), Some(src)) =
+                    (self.buf.get_mut(at..at + payload), frame.get(t.hdr..t.end))
+                {
+                    dst.copy_from_slice(src);
+                    self.len += payload;
+                    self.stats.merged += 1;
+                    let last = flags & TCP_PSH != 0 || payload < p.mss;
+                    if flags & TCP_PSH != 0 {
+                        if let Some(b) = self.buf.get_mut(VNET_HDR_LEN + p.t.tcp + 13) {
+                            *b |= TCP_PSH;
+                        }
+                    }
+                    self.pending = Some(Pending {
+                        next_seq: seq.wrapping_add(payload as u32),
+                        segments: p.segments.saturating_add(1),
+                        ..p
+                    });
+                    if last {
+                        self.flush(out);
+                    }
+                    return;
+                }
+            }
+            self.flush(out);
+        }
+        if flags & TCP_PSH != 0 {
+            // Would end at once: no point copying it twice.
+            self.pass(frame, partial, out);
+            return;
+        }
+        let Some(dst) = self.buf.get_mut(VNET_HDR_LEN..VNET_HDR_LEN + frame.len()) else {
+            self.pass(frame, partial, out);
+            return;
+        };
+        dst.copy_from_slice(frame);
+        self.len = frame.len();
+        self.pending = Some(Pending {
+            t,
+            mss: payload,
+            next_seq: seq.wrapping_add(payload as u32),
+            segments: 1,
+        });
+    }
+
+    fn joins(&self, p: &Pending, t: &TcpFrame, frame: &[u8], seq: u32, payload: usize) -> bool {
+        if t.v6 != p.t.v6 || t.hdr != p.t.hdr || seq != p.next_seq || payload > p.mss {
+            return false;
+        }
+        if self.len + payload > MAX_SUPER_FRAME {
+            return false;
+        }
+        let Some(first) = self.buf.get(VNET_HDR_LEN..VNET_HDR_LEN + t.hdr) else {
+            return false;
+        };
+        let Some(this) = frame.get(..t.hdr) else {
+            return false;
+        };
+        let (ip, tcp, hdr) = (t.ip, t.tcp, t.hdr);
+        // Pending flags are exactly ACK (PSH ends a super-frame).
+        let same = |a: usize, b: usize| first.get(a..b) == this.get(a..b);
+        let ip_same = if t.v6 {
+            // version/class/flow, next header, hop limit, addresses.
+            same(ip, ip + 4) && same(ip + 6, ip + IPV6_LEN)
+        } else {
+            // version/ihl, tos; flags/fragment, ttl, protocol; addresses.
+            same(ip, ip + 2) && same(ip + 6, ip + 10) && same(ip + 12, ip + 20)
+        };
+        same(0, ETH_LEN)
+            && ip_same
+            && same(tcp, tcp + 4)
+            && same(tcp + 8, tcp + 13)
+            && same(tcp + 14, tcp + 16)
+            && same(tcp + 18, hdr)
+    }
+
+    /// Writes out the pending super-frame, if any.
+    pub fn flush(&mut self, out: &mut dyn FnMut(&[u8])) {
+        let Some(p) = self.pending.take() else {
+            return;
+        };
+        let len = self.len;
+        self.len = 0;
+        let Some(frame) = self.buf.get_mut(VNET_HDR_LEN..VNET_HDR_LEN + len) else {
+            return;
+        };
+        let t = p.t;
+        if t.v6 {
+            put16(frame, t.ip + 4, (len - t.ip - IPV6_LEN) as u16);
+        } else {
+            put16(frame, t.ip + 2, (len - t.ip) as u16);
+            ipv4_header_checksum(frame, t.ip);
+        }
+        if let Some(addrs) = addr_sum(frame, &t) {
+            put16(frame, t.tcp + 16, pseudo_partial(addrs, len - t.tcp));
+        }
+        let partial = PartialCsum {
+            start: t.tcp as u16,
+            offset: TCP_CSUM,
+        };
+        let mut vh = VnetHdr::for_frame(Some(partial));
+        if p.segments > 1 {
+            vh.gso_type = if t.v6 { GSO_TCPV6 } else { GSO_TCPV4 };
+            // mss < 64 KiB, hdr ≤ 14 + 40 + 60: both fit u16.
+            vh.gso_size = p.mss as u16;
+            vh.hdr_len = t.hdr as u16;
+            self.stats.super_frames += 1;
+        }
+        self.buf[..VNET_HDR_LEN].copy_from_slice(&vh.to_bytes(self.endian));
+        out(&self.buf[..VNET_HDR_LEN + len]);
+    }
+
+    /// A frame that is not merged: written behind its own virtio header.
+    fn pass(&mut self, frame: &[u8], partial: Option<PartialCsum>, out: &mut dyn FnMut(&[u8])) {
+        if let Some(p) = partial {
+            if usize::from(p.start) + usize::from(p.offset) + 2 > frame.len() {
+                self.stats.dropped += 1;
+                return;
+            }
+        }
+        let Some(dst) = self.buf.get_mut(VNET_HDR_LEN..VNET_HDR_LEN + frame.len()) else {
+            self.stats.dropped += 1;
+            return;
+        };
+        dst.copy_from_slice(frame);
+        let vh = VnetHdr::for_frame(partial);
+        self.buf[..VNET_HDR_LEN].copy_from_slice(&vh.to_bytes(self.endian));
+        out(&self.buf[..VNET_HDR_LEN + frame.len()]);
+    }
+}
+
+/// The frame's offsets if it may join a super-frame (see [`Coalescer`]).
+fn coalescable(frame: &[u8], partial: Option<PartialCsum>) -> Option<TcpFrame> {
+    let p = partial?;
+    let t = parse_tcp(frame, false)?;
+    if usize::from(p.start) != t.tcp || p.offset != TCP_CSUM || t.end != frame.len() {
+        return None;
+    }
+    if t.hdr >= t.end {
+        return None; // no payload
+    }
+    if t.v6 {
+        if t.tcp != t.ip + IPV6_LEN {
+            return None;
+        }
+    } else if t.tcp != t.ip + 20 || be16(frame, t.ip + 6)? != IPV4_DF_ONLY {
+        return None;
+    }
+    let flags = *frame.get(t.tcp + 13)?;
+    if flags != TCP_ACK && flags != TCP_ACK | TCP_PSH {
+        return None;
+    }
+    Some(t)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    // ---- an independent reference: 16-bit word sums, the RFC 1071 way ----
+
+    fn ref_sum16(b: &[u8]) -> u64 {
+        let mut s = 0u64;
+        let mut i = 0;
+        while i + 1 < b.len() {
+            s += u64::from(b[i]) << 8 | u64::from(b[i + 1]);
+            i += 2;
+        }
+        if i < b.len() {
+            s += u64::from(b[i]) << 8;
+        }
+        s
+    }
+
+    fn ref_fold(mut s: u64) -> u16 {
+        while s >> 16 != 0 {
+            s = (s & 0xffff) + (s >> 16);
+        }
+        s as u16
+    }
+
+    /// Verifies IPv4 header and TCP checksums of an untagged frame.
+    fn verify_full(frame: &[u8]) {
+        let v6 = frame[12..14] == [0x86, 0xdd];
+        let (tcp, end, pseudo) = if v6 {
+            let plen = usize::from(u16::from_be_bytes([frame[18], frame[19]]));
+            let end = 54 + plen;
+            let mut next = frame[20];
+            let mut at = 54;
+            while next == 0 || next == 60 {
+                next = frame[at];
+                at += (usize::from(frame[at + 1]) + 1) * 8;
+            }
+            let l4 = (end - at) as u64;
+            (at, end, ref_sum16(&frame[22..54]) + 6 + l4)
+        } else {
+            let ihl = usize::from(frame[14] & 15) * 4;
+            assert_eq!(
+                ref_fold(ref_sum16(&frame[14..14 + ihl])),
+                0xffff,
+                "IPv4 header checksum"
+            );
+            let end = 14 + usize::from(u16::from_be_bytes([frame[16], frame[17]]));
+            let l4 = (end - 14 - ihl) as u64;
+            (14 + ihl, end, ref_sum16(&frame[26..34]) + 6 + l4)
+        };
+        assert_eq!(end, frame.len());
+        assert_eq!(
+            ref_fold(pseudo + ref_sum16(&frame[tcp..end])),
+            0xffff,
+            "TCP checksum"
+        );
+    }
+
+    // ---- fixtures ----
+
+    const MAC: [u8; 12] = [2, 0, 0, 0, 0, 2, 2, 0, 0, 0, 0, 1];
+    /// TCP options: NOP NOP timestamp(10).
+    const TS_OPT: [u8; 12] = [1, 1, 8, 10, 0, 0, 0x12, 0x34, 0, 0, 0x56, 0x78];
+
+    fn payload(n: usize) -> Vec<u8> {
+        (0..n).map(|i| (i * 7 + i / 251) as u8).collect()
+    }
+
+    fn tcp_header(seq: u32, flags: u8) -> Vec<u8> {
+        let mut t = vec![0x9c, 0x40, 0x14, 0x51]; // 40000 → 5201
+        t.extend_from_slice(&seq.to_be_bytes());
+        t.extend_from_slice(&0x0102_0304u32.to_be_bytes()); // ack
+        t.push(((20 + TS_OPT.len()) / 4) as u8 * 16);
+        t.push(flags);
+        t.extend_from_slice(&[0x01, 0xf5, 0, 0, 0, 0]); // window, csum, urg
+        t.extend_from_slice(&TS_OPT);
+        t
+    }
+
+    /// Ethernet + IPv4 (DF, ihl 5 + `opts` words) + TCP; checksum fields
+    /// left zero.
+    fn frame4(opts: usize, seq: u32, flags: u8, data: &[u8]) -> Vec<u8> {
+        let mut f = MAC.to_vec();
+        f.extend_from_slice(&[0x08, 0x00]);
+        let ihl = 5 + opts;
+        let tcp = tcp_header(seq, flags);
+        let total = (ihl * 4 + tcp.len() + data.len()) as u16;
+        f.push(0x40 | ihl as u8);
+        f.push(0);
+        f.extend_from_slice(&total.to_be_bytes());
+        f.extend_from_slice(&[0x12, 0x34, 0x40, 0x00, 64, 6, 0, 0]);
+        f.extend_from_slice(&[10, 0, 0, 1, 10, 0, 0, 2]);
+        for _ in 0..opts {
+            f.extend_from_slice(&[1, 1, 1, 0]); // NOP NOP NOP EOL
+        }
+        f.extend_from_slice(&tcp);
+        f.extend_from_slice(data);
+        f
+    }
+
+    fn frame6(seq: u32, flags: u8, data: &[u8]) -> Vec<u8> {
+        let mut f = MAC.to_vec();
+        f.extend_from_slice(&[0x86, 0xdd]);
+        let tcp = tcp_header(seq, flags);
+        f.extend_from_slice(&[0x60, 0, 0, 0]);
+        f.extend_from_slice(&((tcp.len() + data.len()) as u16).to_be_bytes());
+        f.extend_from_slice(&[6, 64]);
+        f.extend_from_slice(&[0xfd, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 1]);
+        f.extend_from_slice(&[0xfd, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 2]);
+        f.extend_from_slice(&tcp);
+        f.extend_from_slice(data);
+        f
+    }
+
+    /// A GSO header as the kernel writes it (hdr_len = its linear length).
+    fn gso(kind: u8, mss: u16, tcp_off: u16) -> VnetHdr {
+        VnetHdr {
+            flags: F_NEEDS_CSUM,
+            gso_type: kind,
+            hdr_len: 128,
+            gso_size: mss,
+            csum_start: tcp_off,
+            csum_offset: 16,
+        }
+    }
+
+    type Segments = Vec<(Vec<u8>, Option<PartialCsum>)>;
+
+    fn collect(hdr: &VnetHdr, frame: &[u8], max: usize) -> (Result<usize, OffloadError>, Segments) {
+        let mut f = frame.to_vec();
+        let mut got = Vec::new();
+        let r = segment(hdr, &mut f, max, &mut |s, p| got.push((s.to_vec(), p)));
+        (r, got)
+    }
+
+    // ---- VnetHdr ----
+
+    /// flags NEEDS_CSUM, TCPV4|ECN, hdr_len 66, gso_size 1448, start 34, offset 16.
+    const VNET_LE: [u8; 10] = [0x01, 0x81, 0x42, 0x00, 0xa8, 0x05, 0x22, 0x00, 0x10, 0x00];
+    const VNET_BE: [u8; 10] = [0x01, 0x81, 0x00, 0x42, 0x05, 0xa8, 0x00, 0x22, 0x00, 0x10];
+
+    #[test]
+    fn vnet_header_both_orders() {
+        let h = VnetHdr {
+            flags: F_NEEDS_CSUM,
+            gso_type: GSO_TCPV4 | GSO_ECN,
+            hdr_len: 66,
+            gso_size: 1448,
+            csum_start: 34,
+            csum_offset: 16,
+        };
+        assert_eq!(VnetHdr::parse(&VNET_LE, Endian::Little), Some(h));
+        assert_eq!(VnetHdr::parse(&VNET_BE, Endian::Big), Some(h));
+        assert_eq!(h.to_bytes(Endian::Little), VNET_LE);
+        assert_eq!(h.to_bytes(Endian::Big), VNET_BE);
+        assert_eq!(VnetHdr::parse(&VNET_LE[..9], Endian::Little), None);
+        assert_eq!(
+            h.partial(),
+            Some(PartialCsum {
+                start: 34,
+                offset: 16
+            })
+        );
+        assert_eq!(VnetHdr::default().partial(), None);
+        let native = if cfg!(target_endian = "little") {
+            VNET_LE
+        } else {
+            VNET_BE
+        };
+        assert_eq!(h.to_bytes(Endian::NATIVE), native);
+    }
+
+    // ---- checksums ----
+
+    #[test]
+    fn ones_sum_matches_reference() {
+        let data = payload(1001);
+        for n in 0..data.len() {
+            assert_eq!(
+                fold(ones_sum(&data[..n])),
+                ref_fold(ref_sum16(&data[..n])),
+                "{n}"
+            );
+        }
+        assert_eq!(fold(ones_sum(&[0xff; 65536])), 0xffff);
+    }
+
+    #[test]
+    fn complete_checksum_fixture() {
+        // IPv4/TCP "abc": fill the pseudo-header sum, complete, verify.
+        let mut f = frame4(0, 1, TCP_ACK | TCP_PSH, b"abc");
+        ipv4_header_checksum(&mut f, 14);
+        let t = parse_tcp(&f, false).unwrap();
+        let a = addr_sum(&f, &t).unwrap();
+        put16(&mut f, t.tcp + 16, pseudo_partial(a, t.end - t.tcp));
+        let p = PartialCsum {
+            start: t.tcp as u16,
+            offset: 16,
+        };
+        assert!(complete_checksum(&mut f, p));
+        verify_full(&f);
+        // Ethernet padding after the IP packet is not summed.
+        let good = f.clone();
+        put16(&mut f, t.tcp + 16, pseudo_partial(a, t.end - t.tcp));
+        f.extend_from_slice(&[0xee; 7]);
+        assert!(complete_checksum(&mut f, p));
+        assert_eq!(&f[..good.len()], &good[..]);
+        // Offsets beyond the frame: untouched.
+        let before = f.clone();
+        assert!(!complete_checksum(
+            &mut f,
+            PartialCsum {
+                start: 60,
+                offset: 60
+            }
+        ));
+        assert!(!complete_checksum(
+            &mut f,
+            PartialCsum {
+                start: u16::MAX,
+                offset: u16::MAX
+            }
+        ));
+        assert_eq!(f, before);
+    }
+
+    // ---- segmentation ----
+
+    fn check_segments(orig: &[u8], segs: &[(Vec<u8>, Option<PartialCsum>)], mss: usize, v6: bool) {
+        let t = parse_tcp(orig, true).unwrap();
+        let data = &orig[t.hdr..t.end];
+        let seq0 = be32(orig, t.tcp + 4).unwrap();
+        let mut joined = Vec::new();
+        for (i, (s, p)) in segs.iter().enumerate() {
+            let st = parse_tcp(s, true).unwrap();
+            assert_eq!(
+                (st.ip, st.tcp, st.hdr, st.end),
+                (t.ip, t.tcp, t.hdr, s.len())
+            );
+            let len = st.end - st.hdr;
+            assert!(len <= mss && len > 0, "segment {i}: {len}");
+            if i + 1 < segs.len() {
+                assert_eq!(len, mss);
+            }
+            assert_eq!(
+                be32(s, st.tcp + 4).unwrap(),
+                seq0.wrapping_add(joined.len() as u32)
+            );
+            assert_eq!(
+                *p,
+                Some(PartialCsum {
+                    start: t.tcp as u16,
+                    offset: 16
+                })
+            );
+            if !v6 {
+                assert_eq!(
+                    be16(s, 18).unwrap(),
+                    0x1234u16.wrapping_add(i as u16),
+                    "IPv4 id"
+                );
+            }
+            // Everything else in the headers is the original's.
+            for r in [
+                0..t.ip + 2,
+                t.tcp..t.tcp + 4,
+                t.tcp + 8..t.tcp + 13,
+                t.tcp + 14..t.tcp + 16,
+                t.tcp + 18..t.hdr,
+            ] {
+                assert_eq!(s[r.clone()], orig[r.clone()], "segment {i} bytes {r:?}");
+            }
+            joined.extend_from_slice(&s[st.hdr..]);
+            // Finishing the partial checksum gives valid checksums.
+            let mut full = s.clone();
+            assert!(complete_checksum(&mut full, p.unwrap()));
+            verify_full(&full);
+        }
+        assert_eq!(joined, data);
+    }
+
+    #[test]
+    fn segments_64k_ipv4() {
+        let data = payload(65535 - 20 - 32);
+        let orig = frame4(0, 0xffff_f000, TCP_ACK | TCP_PSH | TCP_FIN | TCP_CWR, &data);
+        let (r, segs) = collect(&gso(GSO_TCPV4 | GSO_ECN, 1448, 34), &orig, 1514);
+        assert_eq!(r, Ok(segs.len()));
+        assert_eq!(segs.len(), data.len().div_ceil(1448));
+        check_segments(&orig, &segs, 1448, false);
+        for (i, (s, _)) in segs.iter().enumerate() {
+            let f = s[47];
+            let last = i + 1 == segs.len();
+            assert_eq!(f & (TCP_FIN | TCP_PSH) != 0, last, "FIN/PSH on {i}");
+            assert_eq!(f & TCP_CWR != 0, i == 0, "CWR on {i}");
+            assert!(f & TCP_ACK != 0);
+            assert!(s.len() <= 1514);
+        }
+        // The sequence wraps.
+        assert!(be32(&segs.last().unwrap().0, 38).unwrap() < 0x1_0000);
+    }
+
+    #[test]
+    fn segments_64k_ipv6_and_limits_by_frame_len() {
+        let data = payload(65000);
+        let orig = frame6(7, TCP_ACK, &data);
+        let (r, segs) = collect(&gso(GSO_TCPV6, 1428, 54), &orig, 1514);
+        assert_eq!(r, Ok(segs.len()));
+        check_segments(&orig, &segs, 1428, true);
+        // A gso_size larger than the frame allows is cut to fit.
+        let (_, segs) = collect(&gso(GSO_TCPV6, 9000, 54), &orig, 1400);
+        assert!(segs.iter().all(|(s, _)| s.len() <= 1400));
+        check_segments(&orig, &segs, 1400 - 86, true);
+    }
+
+    #[test]
+    fn segments_ipv4_options_vlan_and_tiny_mss() {
+        let data = payload(300);
+        let orig = frame4(2, 5, TCP_ACK, &data);
+        let (r, segs) = collect(&gso(GSO_TCPV4, 1, 42), &orig, 1514);
+        assert_eq!(r, Ok(300));
+        check_segments(&orig, &segs, 1, false);
+        // VLAN-tagged: the tag is carried, offsets move by 4.
+        let mut tagged = orig[..12].to_vec();
+        tagged.extend_from_slice(&[0x81, 0x00, 0x00, 0x07]);
+        tagged.extend_from_slice(&orig[12..]);
+        let (r, segs) = collect(&gso(GSO_TCPV4, 100, 46), &tagged, 1514);
+        assert_eq!(r, Ok(3));
+        for (s, p) in &segs {
+            assert_eq!(&s[12..16], &[0x81, 0, 0, 7]);
+            assert_eq!(p.unwrap().start, 46);
+        }
+    }
+
+    #[test]
+    fn hdr_len_is_not_trusted_and_bad_input_is_refused() {
+        let data = payload(3000);
+        let orig = frame4(0, 1, TCP_ACK, &data);
+        let mut h = gso(GSO_TCPV4, 1448, 34);
+        for lie in [0, 1, 54, 66, 4000, u16::MAX] {
+            h.hdr_len = lie;
+            let (r, segs) = collect(&h, &orig, 1514);
+            assert_eq!(r, Ok(3), "hdr_len {lie}");
+            check_segments(&orig, &segs, 1448, false);
+        }
+        // Wrong family, UDP GSO, zero gso_size, frame too short for headers.
+        assert_eq!(
+            collect(&gso(GSO_TCPV6, 1448, 34), &orig, 1514).0,
+            Err(OffloadError::Malformed)
+        );
+        assert_eq!(
+            collect(&gso(GSO_UDP, 1448, 34), &orig, 1514).0,
+            Err(OffloadError::UnsupportedGso(GSO_UDP))
+        );
+        assert_eq!(
+            collect(&gso(GSO_TCPV4, 0, 34), &orig, 1514).0,
+            Err(OffloadError::Malformed)
+        );
+        assert_eq!(
+            collect(&gso(GSO_TCPV4, 1448, 34), &orig, 60).0,
+            Err(OffloadError::Malformed)
+        );
+        // IPv4 total length beyond the frame (truncated read).
+        assert_eq!(
+            collect(&gso(GSO_TCPV4, 1448, 34), &orig[..1000], 1514).0,
+            Err(OffloadError::Malformed)
+        );
+        // A fragment.
+        let mut frag = orig.clone();
+        frag[20] = 0x20;
+        assert_eq!(
+            collect(&gso(GSO_TCPV4, 1448, 34), &frag, 1514).0,
+            Err(OffloadError::Malformed)
+        );
+        // Every prefix and many mutations: errors or well-formed output, never a panic.
+        for n in 0..120 {
+            let (r, segs) = collect(&gso(GSO_TCPV4, 50, 34), &orig[..n], 1514);
+            assert!(
+                r.is_err() || segs.iter().all(|(s, _)| s.len() <= n),
+                "prefix {n}"
+            );
+        }
+        for i in 0..80 {
+            for v in [0u8, 0x45, 0xff, 0x50, 0xf0] {
+                let mut m = orig[..400].to_vec();
+                m[i] = v;
+                for kind in [GSO_TCPV4, GSO_TCPV6, GSO_NONE, GSO_UDP, 0x7f] {
+                    let _ = collect(&gso(kind, 7, 34), &m, 200);
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn non_gso_frames_pass_with_their_partial() {
+        let f = frame4(0, 1, TCP_ACK, b"hello");
+        let h = VnetHdr::for_frame(Some(PartialCsum {
+            start: 34,
+            offset: 16,
+        }));
+        let (r, segs) = collect(&h, &f, 1514);
+        assert_eq!(r, Ok(1));
+        assert_eq!(
+            segs,
+            vec![(
+                f.clone(),
+                Some(PartialCsum {
+                    start: 34,
+                    offset: 16
+                })
+            )]
+        );
+        let (_, segs) = collect(&VnetHdr::default(), &f, 1514);
+        assert_eq!(segs, vec![(f.clone(), None)]);
+        let bad = VnetHdr::for_frame(Some(PartialCsum {
+            start: 60,
+            offset: 16,
+        }));
+        assert_eq!(
+            collect(&bad, &f, 1514).0,
+            Err(OffloadError::BadChecksumOffsets)
+        );
+    }
+
+    // ---- coalescing ----
+
+    fn run(c: &mut Coalescer, frames: &[(Vec<u8>, Option<PartialCsum>)]) -> Vec<Vec<u8>> {
+        let mut out = Vec::new();
+        for (f, p) in frames {
+            c.push(f, *p, &mut |b| out.push(b.to_vec()));
+        }
+        c.flush(&mut |b| out.push(b.to_vec()));
+        out
+    }
+
+    /// The super-frame as the kernel would take it: finish the checksum and
+    /// compare with the original (after the same fix-ups).
+    fn check_super(out: &[u8], orig: &[u8], v6: bool, mss: usize) {
+        let vh = VnetHdr::parse(out, Endian::Little).unwrap();
+        let frame = &out[VNET_HDR_LEN..];
+        assert_eq!(frame.len(), orig.len());
+        let t = parse_tcp(frame, false).unwrap();
+        assert_eq!(vh.gso_type, if v6 { GSO_TCPV6 } else { GSO_TCPV4 });
+        assert_eq!(usize::from(vh.gso_size), mss);
+        assert_eq!(usize::from(vh.hdr_len), t.hdr);
+        assert_eq!(vh.flags, F_NEEDS_CSUM);
+        assert_eq!((usize::from(vh.csum_start), vh.csum_offset), (t.tcp, 16));
+        let mut full = frame.to_vec();
+        assert!(complete_checksum(&mut full, vh.partial().unwrap()));
+        verify_full(&full);
+        // Same bytes as the original but for the checksum fields.
+        let mut a = full.clone();
+        let mut b = orig.to_vec();
+        for f in [&mut a, &mut b] {
+            put16(f, t.tcp + 16, 0);
+            if !v6 {
+                put16(f, 24, 0);
+            }
+        }
+        assert_eq!(a, b);
+    }
+
+    #[test]
+    fn segment_then_coalesce_round_trips() {
+        for v6 in [false, true] {
+            let data = payload(60000);
+            let mut orig = if v6 {
+                frame6(99, TCP_ACK | TCP_PSH, &data)
+            } else {
+                frame4(0, 99, TCP_ACK | TCP_PSH, &data)
+            };
+            if !v6 {
+                ipv4_header_checksum(&mut orig, 14);
+            }
+            let kind = if v6 { GSO_TCPV6 } else { GSO_TCPV4 };
+            let tcp = if v6 { 54 } else { 34 };
+            let (_, segs) = collect(&gso(kind, 1400, tcp), &orig, 1514);
+            let mut c = Coalescer::new(Endian::Little);
+            let out = run(&mut c, &segs);
+            assert_eq!(out.len(), 1, "one super-frame (v6 {v6})");
+            check_super(&out[0], &orig, v6, 1400);
+            assert_eq!(c.stats().merged as usize, segs.len() - 1);
+            assert!(!c.is_pending());
+        }
+    }
+
+    #[test]
+    fn coalescer_splits_on_gaps_flags_and_size() {
+        let p = Some(PartialCsum {
+            start: 34,
+            offset: 16,
+        });
+        let seg = |seq: u32, flags: u8, n: usize| (frame4(0, seq, flags, &payload(n)), p);
+        let mut c = Coalescer::new(Endian::Big);
+        // Non-contiguous seq: two outputs.
+        let out = run(
+            &mut c,
+            &[
+                seg(0, TCP_ACK, 100),
+                seg(100, TCP_ACK, 100),
+                seg(300, TCP_ACK, 100),
+            ],
+        );
+        assert_eq!(out.len(), 2);
+        assert_eq!(
+            VnetHdr::parse(&out[0], Endian::Big).unwrap().gso_type,
+            GSO_TCPV4
+        );
+        let single = VnetHdr::parse(&out[1], Endian::Big).unwrap();
+        assert_eq!((single.gso_type, single.flags), (GSO_NONE, F_NEEDS_CSUM));
+        // A short segment ends it; the next starts anew.
+        let out = run(
+            &mut c,
+            &[
+                seg(0, TCP_ACK, 100),
+                seg(100, TCP_ACK, 50),
+                seg(150, TCP_ACK, 100),
+            ],
+        );
+        assert_eq!(out.len(), 2);
+        assert_eq!(out[0].len(), VNET_HDR_LEN + 14 + 20 + 32 + 150);
+        // A longer segment than the first: flush, restart.
+        let out = run(
+            &mut c,
+            &[
+                seg(0, TCP_ACK, 50),
+                seg(50, TCP_ACK, 100),
+                seg(150, TCP_ACK, 100),
+            ],
+        );
+        assert_eq!(out.len(), 2);
+        // PSH ends it and is kept; SYN/FIN/RST/URG/ECE pass through alone.
+        let out = run(
+            &mut c,
+            &[
+                seg(0, TCP_ACK, 100),
+                seg(100, TCP_ACK | TCP_PSH, 100),
+                seg(200, TCP_ACK, 100),
+            ],
+        );
+        assert_eq!(out.len(), 2);
+        assert_eq!(out[0][VNET_HDR_LEN + 47] & TCP_PSH, TCP_PSH);
+        for bad in [0x02u8, 0x11, 0x04, 0x30, 0x50, 0x90] {
+            let out = run(
+                &mut c,
+                &[
+                    seg(0, TCP_ACK, 100),
+                    seg(100, bad, 100),
+                    seg(200, TCP_ACK, 100),
+                ],
+            );
+            assert_eq!(out.len(), 3, "flags {bad:#x}");
+            assert_eq!(
+                VnetHdr::parse(&out[1], Endian::Big).unwrap().gso_type,
+                GSO_NONE
+            );
+        }
+        // Different options, ack or window: not merged.
+        let mut other = seg(100, TCP_ACK, 100);
+        other.0[34 + 20 + 11] ^= 1; // timestamp
+        assert_eq!(run(&mut c, &[seg(0, TCP_ACK, 100), other]).len(), 2);
+        let mut other = seg(100, TCP_ACK, 100);
+        other.0[34 + 15] ^= 1; // window
+        assert_eq!(run(&mut c, &[seg(0, TCP_ACK, 100), other]).len(), 2);
+        // IPv4 options, no DF, full checksum (no partial), padding: passed through.
+        let opts = (
+            frame4(1, 0, TCP_ACK, &payload(100)),
+            Some(PartialCsum {
+                start: 38,
+                offset: 16,
+            }),
+        );
+        let mut nodf = seg(100, TCP_ACK, 100);
+        nodf.0[20] = 0;
+        let full = (seg(200, TCP_ACK, 100).0, None);
+        let mut padded = seg(300, TCP_ACK, 100);
+        padded.0.push(0);
+        let out = run(&mut c, &[opts, nodf, full.clone(), padded]);
+        assert_eq!(out.len(), 4);
+        assert_eq!(
+            VnetHdr::parse(&out[2], Endian::Big).unwrap(),
+            VnetHdr::default()
+        );
+        assert_eq!(&out[2][VNET_HDR_LEN..], &full.0[..]);
+        // The super-frame never exceeds 64 KiB.
+        let many: Vec<_> = (0..100).map(|i| seg(i * 1000, TCP_ACK, 1000)).collect();
+        let out = run(&mut c, &many);
+        assert!(out.len() >= 2);
+        for o in &out {
+            assert!(o.len() <= COALESCE_BUF_LEN);
+            let f = &o[VNET_HDR_LEN..];
+            assert_eq!(usize::from(be16(f, 16).unwrap()), f.len() - 14);
+        }
+        assert_eq!(
+            out.iter()
+                .map(|o| o.len() - VNET_HDR_LEN - 66)
+                .sum::<usize>(),
+            100_000
+        );
+    }
+
+    #[test]
+    fn coalescer_survives_garbage() {
+        let base = frame4(0, 0, TCP_ACK, &payload(64));
+        let mut c = Coalescer::new(Endian::Little);
+        let mut n = 0;
+        for i in 0..base.len() {
+            for v in [0u8, 1, 0x10, 0x45, 0x50, 0xff] {
+                let mut f = base.clone();
+                f[i] = v;
+                for p in [
+                    None,
+                    Some(PartialCsum {
+                        start: 34,
+                        offset: 16,
+                    }),
+                    Some(PartialCsum {
+                        start: u16::MAX,
+                        offset: u16::MAX,
+                    }),
+                ] {
+                    c.push(&f, p, &mut |_| n += 1);
+                    c.push(&f[..i], p, &mut |_| n += 1);
+                }
+            }
+        }
+        c.flush(&mut |_| n += 1);
+        assert!(n > 0);
+        // An oversized frame is dropped, not written.
+        let mut out = 0;
+        c.push(&vec![0u8; COALESCE_BUF_LEN], None, &mut |_| out += 1);
+        assert_eq!(out, 0);
+        assert!(c.stats().dropped >= 1);
+    }
+}

@@ -1,0 +1,140 @@
+#!/usr/bin/env bash
+# `make demo`: five cloudy boxes in network namespaces on this machine.
+#
+#   box1 (hub) box2 box3 box4 --- one LAN (10.201.0.0/24) --- router (NAT)
+#                                                               |
+#                                                  box5 (10.201.1.0/24)
+#
+# box1..box4 list each other; box5 sits behind a masquerading router and
+# lists only the hub, box1 (which knows box5's key but not its address).
+# The others learn box5 from the hub's gossip. Overlay: 10.99.0.N/24.
+# Everything is removed at the end, also on Ctrl-C. DEMO_KEEP=1 keeps the
+# boxes running until Ctrl-C, to try them by hand.
+set -euo pipefail
+here="$(cd "$(dirname "$0")" && pwd)"
+NS_PREFIX="cyd$$"
+# shellcheck source=netns.sh
+. "$here/netns.sh"
+need_root "make demo"
+BIN="$(cloudy_bin)"
+[ -x "$BIN" ] || die "cloudy binary $BIN not found (make build)"
+
+DIR="$(mktemp -d /tmp/cloudy-demo.XXXXXX)"
+PIDS=()
+finish() {
+  local rc=$?
+  trap - EXIT INT TERM
+  set +e; trap "" PIPE HUP INT  # finish the teardown even if the terminal or pipe is gone
+  echo
+  echo "==> tearing down (namespaces ${NS_PREFIX}*, $DIR)"
+  ns_cleanup
+  if [ "$rc" -eq 130 ] || [ "$rc" -eq 143 ]; then
+    echo "==> interrupted"
+  elif [ "$rc" -ne 0 ]; then
+    echo "==> demo failed; last daemon log lines:"
+    for f in "$DIR"/*.log; do [ -f "$f" ] && { echo "--- $(basename "$f")"; tail -n 8 "$f"; }; done
+  fi
+  rm -rf "$DIR"
+  exit "$rc"
+}
+trap finish EXIT
+trap 'exit 130' INT
+trap 'exit 143' TERM
+
+step() { echo; echo "==> $*"; }
+cl() { local b="$1"; shift; "$BIN" -c "$DIR/$b.conf" -s "$DIR/$b.sock" "$@"; }
+
+step "building the network (namespaces ${NS_PREFIX}*)"
+ns_add br; ns_quiet br
+bridge_add br lan
+bridge_add br inner
+for i in 1 2 3 4; do
+  ns_add "box$i"
+  plug br lan "box$i" eth0 "10.201.0.$i/24"
+done
+ns_add nat
+plug br lan nat eth0 10.201.0.254/24
+plug br inner nat eth1 10.201.1.1/24
+nat_rules nat
+ns_add box5
+plug br inner box5 eth0 10.201.1.2/24
+ip -n "${NS_PREFIX}box5" route add default via 10.201.1.1
+echo "    LAN 10.201.0.0/24: box1 .1  box2 .2  box3 .3  box4 .4  router .254"
+echo "    behind NAT 10.201.1.0/24: box5 .2 (router masquerades as 10.201.0.254)"
+
+step "keys and configs"
+declare -A PUB
+for i in 1 2 3 4 5; do
+  PUB[$i]="$("$BIN" keygen "$DIR/box$i.key")"
+  echo "    box$i public key ${PUB[$i]}"
+done
+for i in 1 2 3 4 5; do
+  cloudy_conf "$DIR/box$i.conf" "box$i" "$DIR/box$i.key" "10.99.0.$i/24"
+done
+for i in 1 2 3 4; do
+  for j in 1 2 3 4; do
+    [ "$i" = "$j" ] || cloudy_peer "$DIR/box$i.conf" "box$j" "${PUB[$j]}" "10.201.0.$j:6556"
+  done
+done
+cloudy_peer "$DIR/box1.conf" box5 "${PUB[5]}"            # key only: box5 has no public address
+cloudy_peer "$DIR/box5.conf" box1 "${PUB[1]}" 10.201.0.1:6556
+echo "    box5's whole config:"
+sed 's/^/      /' "$DIR/box5.conf"
+
+step "starting 5 daemons"
+t0=$EPOCHREALTIME
+for i in 1 2 3 4 5; do
+  ip netns exec "${NS_PREFIX}box$i" "$BIN" -c "$DIR/box$i.conf" -s "$DIR/box$i.sock" daemon \
+    2>"$DIR/box$i.log" &
+  PIDS+=($!)
+done
+for i in 1 2 3 4 5; do
+  wait_for 10 cl "box$i" status || die "box$i did not start (see $DIR/box$i.log)"
+done
+
+# peers_ok BOX N: BOX sees N peers that are up or relayed.
+peers_ok() {
+  local n
+  n=$(cl "$1" --json peers | grep -oE '"state" *: *"(up|relayed)"' | wc -l)
+  [ "$n" -ge "$2" ]
+}
+step "waiting for the mesh (at most 60 s)"
+wait_for 30 peers_ok box1 4 || die "box1 does not see 4 peers"
+wait_for 60 peers_ok box5 4 || die "box5 does not see 4 peers"
+mesh_secs=$(awk -v a="$t0" -v b="$EPOCHREALTIME" 'BEGIN {printf "%.1f", b - a}')
+echo "    mesh formed in $mesh_secs s"
+
+step "cloudy peers on box1 (the hub)"
+cl box1 peers
+step "cloudy peers on box5 (behind NAT, configured with box1 only)"
+cl box5 peers
+
+ok=0; total=0
+ping_from() {
+  local from="$1" j rtt
+  for j in 1 2 3 4 5; do
+    [ "box$j" = "$from" ] && continue
+    total=$((total + 1))
+    if out=$(nsx "$from" ping -n -c 3 -i 0.2 -W 1 "10.99.0.$j" 2>&1); then
+      rtt=$(sed -nE 's|.*= [0-9.]+/([0-9.]+)/.*|\1|p' <<<"$out")
+      printf "    %s -> box%s (10.99.0.%s): ok, %s ms\n" "$from" "$j" "$j" "$rtt"
+      ok=$((ok + 1))
+    else
+      printf "    %s -> box%s (10.99.0.%s): NO REPLY\n" "$from" "$j" "$j"
+    fi
+  done
+}
+step "pinging every overlay address from box1"
+ping_from box1
+step "pinging every overlay address from box5 (through the NAT)"
+ping_from box5
+
+step "summary"
+echo "    5 boxes (one behind NAT), mesh formed in $mesh_secs s, $ok/$total pings answered."
+[ "$ok" -eq "$total" ] || die "$((total - ok)) pings failed"
+if [ -n "${DEMO_KEEP:-}" ]; then
+  echo "    DEMO_KEEP set: running until Ctrl-C. Try, in another shell:"
+  echo "      ip netns exec ${NS_PREFIX}box5 ping 10.99.0.3"
+  echo "      $BIN -s $DIR/box1.sock peers"
+  while true; do sleep 1; done
+fi

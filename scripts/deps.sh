@@ -1,0 +1,96 @@
+#!/usr/bin/env bash
+# Install what `make test|demo|bench|fuzz` need on a fresh Debian 12, as root.
+#
+#   scripts/deps.sh test|demo|bench|fuzz [more sets...]
+#
+# Idempotent and quiet: installs only what is missing, runs `apt-get update`
+# at most once (and only when a package must be installed). When not root it
+# changes nothing and prints what to install instead.
+set -euo pipefail
+
+usage() { echo "usage: $0 test|demo|bench|fuzz ..." >&2; exit 2; }
+[ $# -ge 1 ] || usage
+
+# Debian package per command we need; the command is what we check for.
+declare -A PKG_OF=(
+  [ip]=iproute2 [ping]=iputils-ping [nft]=nftables [pkill]=procps
+  [killall]=psmisc [python3]=python3 [iperf3]=iperf3 [tincd]=tinc
+  [strip]=binutils [cc]=gcc [make]=make [musl-gcc]=musl-tools
+)
+CMDS=()
+RUST_TARGETS=()
+CARGO_TOOLS=()
+for set in "$@"; do
+  case "$set" in
+    test) CMDS+=(ip ping nft pkill make cc musl-gcc); RUST_TARGETS+=(x86_64-unknown-linux-musl) ;;
+    demo) CMDS+=(ip ping nft pkill make cc musl-gcc); RUST_TARGETS+=(x86_64-unknown-linux-musl) ;;
+    bench) CMDS+=(ip ping pkill iperf3 tincd strip make cc musl-gcc); RUST_TARGETS+=(x86_64-unknown-linux-musl) ;;
+    fuzz) CMDS+=(cc make); CARGO_TOOLS+=(cargo-fuzz) ;;
+    *) usage ;;
+  esac
+done
+
+missing_pkgs=()
+for c in "${CMDS[@]}"; do
+  # nft and friends live in /usr/sbin, not always in a non-root PATH.
+  if ! command -v "$c" >/dev/null 2>&1 && [ ! -x "/usr/sbin/$c" ] && [ ! -x "/sbin/$c" ]; then
+    p="${PKG_OF[$c]}"
+    case " ${missing_pkgs[*]:-} " in *" $p "*) ;; *) missing_pkgs+=("$p") ;; esac
+  fi
+done
+
+missing_targets=()
+if command -v rustup >/dev/null 2>&1; then
+  installed_targets="$(rustup target list --installed 2>/dev/null || true)"
+  for t in "${RUST_TARGETS[@]:-}"; do
+    [ -n "$t" ] || continue
+    grep -qx "$t" <<<"$installed_targets" || missing_targets+=("$t")
+  done
+fi
+
+missing_tools=()
+for t in "${CARGO_TOOLS[@]:-}"; do
+  [ -n "$t" ] || continue
+  # cargo-fuzz installs the `cargo-fuzz` binary.
+  command -v "$t" >/dev/null 2>&1 || missing_tools+=("$t")
+done
+
+if [ ${#missing_pkgs[@]} -eq 0 ] && [ ${#missing_targets[@]} -eq 0 ] && [ ${#missing_tools[@]} -eq 0 ]; then
+  exit 0
+fi
+
+if [ "$(id -u)" -ne 0 ]; then
+  echo "deps.sh: not root; please install as root:" >&2
+  [ ${#missing_pkgs[@]} -eq 0 ] || echo "  apt-get install -y ${missing_pkgs[*]}" >&2
+  for t in "${missing_targets[@]:-}"; do [ -z "$t" ] || echo "  rustup target add $t" >&2; done
+  for t in "${missing_tools[@]:-}"; do [ -z "$t" ] || echo "  cargo install $t --locked" >&2; done
+  exit 1
+fi
+
+if [ ${#missing_pkgs[@]} -gt 0 ]; then
+  echo "deps.sh: installing ${missing_pkgs[*]}"
+  export DEBIAN_FRONTEND=noninteractive
+  # Update the lists only if apt cannot find a candidate (fresh image).
+  if ! apt-get install -y -qq --no-install-recommends "${missing_pkgs[@]}" >/tmp/deps-apt.log 2>&1; then
+    apt-get update -qq >/tmp/deps-apt.log 2>&1 || { cat /tmp/deps-apt.log >&2; exit 1; }
+    apt-get install -y -qq --no-install-recommends "${missing_pkgs[@]}" >/tmp/deps-apt.log 2>&1 \
+      || { cat /tmp/deps-apt.log >&2; echo "deps.sh: apt-get install ${missing_pkgs[*]} failed" >&2; exit 1; }
+  fi
+  # Debian's tinc package enables a service; we start tincd by hand only.
+  if [[ " ${missing_pkgs[*]} " == *" tinc "* ]]; then
+    systemctl disable --now tinc >/dev/null 2>&1 || true
+  fi
+fi
+
+for t in "${missing_targets[@]:-}"; do
+  [ -n "$t" ] || continue
+  echo "deps.sh: rustup target add $t"
+  # Not fatal: `make build` falls back to the host target without it.
+  rustup target add "$t" >/dev/null 2>&1 || echo "deps.sh: warning: could not add Rust target $t" >&2
+done
+
+for t in "${missing_tools[@]:-}"; do
+  [ -n "$t" ] || continue
+  echo "deps.sh: cargo install $t --locked (takes a few minutes)"
+  cargo install "$t" --locked --quiet || { echo "deps.sh: cargo install $t failed" >&2; exit 1; }
+done

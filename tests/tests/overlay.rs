@@ -1,0 +1,534 @@
+//! Multi-box overlay scenarios in network namespaces (root; skip otherwise).
+//!
+//! Each test builds its own [`Net`] (namespaces, bridges, daemons) and
+//! tears it down on drop, also when it fails. Every wait is bounded.
+//! Run one at a time: `cargo test -p cloudy-tests -- --test-threads=1`.
+
+use std::net::UdpSocket;
+use std::time::{Duration, Instant};
+
+use cloudy_tests::*;
+
+/// Time for a configured mesh on one LAN to come up.
+const MESH: Duration = Duration::from_secs(20);
+/// Time for gossip-driven joins (gossip every 10 s, plus handshakes).
+const GOSSIP: Duration = Duration::from_secs(45);
+/// Time for a ping to get through once the peers are up.
+const PING: Duration = Duration::from_secs(10);
+
+/// Three boxes on one LAN, every one configured with the other two.
+fn three_boxes(net: &mut Net) -> (Node, Node, Node) {
+    let lan = net.segment();
+    let a = net.node("box1", lan);
+    let b = net.node("box2", lan);
+    let c = net.node("box3", lan);
+    net.configure(&a, &[(&b, true), (&c, true)]);
+    net.configure(&b, &[(&a, true), (&c, true)]);
+    net.configure(&c, &[(&a, true), (&b, true)]);
+    net.start(&a);
+    net.start(&b);
+    net.start(&c);
+    net.wait_mesh(&[&a, &b, &c], MESH);
+    (a, b, c)
+}
+
+fn ping_all(net: &Net, nodes: &[&Node]) {
+    for a in nodes {
+        for b in nodes {
+            if a.name != b.name {
+                net.wait_ping(&a.ns, b.o4(), PING);
+            }
+        }
+    }
+}
+
+/// (a) three boxes ping each other (IPv4 and one IPv6); SIGTERM exits 0
+/// and removes TAP and socket.
+#[test]
+fn a_three_boxes_ping() {
+    let Some(mut net) = Net::new("a_three_boxes_ping") else {
+        return;
+    };
+    let (a, b, c) = three_boxes(&mut net);
+    ping_all(&net, &[&a, &b, &c]);
+    // IPv6 overlay address (DAD may hold it back for a second or two).
+    net.wait_ping(&a.ns, b.overlay6.expect("ipv6"), Duration::from_secs(15));
+
+    let peers = net.peers(&a).expect("peers");
+    assert_eq!(peers.len(), 2, "box1 peers: {peers:?}");
+    for p in &peers {
+        assert_eq!(p["state"], "up", "{p}");
+        assert_eq!(p["hops"], 1, "{p}");
+        assert!(
+            p["public_key"].as_str().is_some_and(|k| k.len() == 44),
+            "{p}"
+        );
+        assert!(p["rx_bytes"].as_u64().is_some_and(|n| n > 0), "{p}");
+    }
+    let st = net.status(&a).expect("status");
+    assert_eq!(st["name"], "box1");
+    assert_eq!(st["peers_up"], 2, "{st}");
+    assert_eq!(st["public_key"], a.public_key.as_str());
+    assert!(
+        st["stats"]["handshakes_completed"]
+            .as_u64()
+            .is_some_and(|n| n >= 2),
+        "{st}"
+    );
+
+    // Human-readable table too.
+    let table = net.cloudy(&a, &["peers"]);
+    assert!(
+        table.ok() && table.stdout.contains("box2") && table.stdout.contains("box3"),
+        "{table}"
+    );
+
+    assert!(net.has_dev(&c.ns, TAP));
+    let st = net
+        .stop(&c)
+        .expect("box3 did not exit within 5 s of SIGTERM");
+    assert!(st.success(), "box3 exit status after SIGTERM: {st}");
+    assert!(!net.has_dev(&c.ns, TAP), "TAP left behind after SIGTERM");
+    assert!(!c.sock.exists(), "console socket left behind after SIGTERM");
+}
+
+/// (b) a box killed with SIGKILL and restarted rejoins; traffic resumes.
+#[test]
+fn b_kill_and_restart() {
+    let Some(mut net) = Net::new("b_kill_and_restart") else {
+        return;
+    };
+    let (a, b, c) = three_boxes(&mut net);
+    net.wait_ping(&a.ns, b.o4(), PING);
+    net.kill(&b);
+    std::thread::sleep(Duration::from_millis(500));
+    assert!(
+        !net.ping1(&a.ns, &b.o4().to_string()),
+        "ping answered by a killed box"
+    );
+    // Contract: a dead peer is noticed within 15 s (3 keepalives).
+    let t = Instant::now();
+    wait_until(
+        "box1 to notice box2 is dead",
+        Duration::from_secs(20),
+        Duration::from_millis(250),
+        || net.peer(&a, "box2").filter(|p| p["state"] != "up"),
+    )
+    .unwrap_or_else(|e| panic!("{e}: {:?}", net.peer(&a, "box2")));
+    eprintln!("b_kill_and_restart: death noticed after {:?}", t.elapsed());
+    let t = Instant::now();
+    net.start(&b);
+    net.wait_ping(&a.ns, b.o4(), Duration::from_secs(30));
+    net.wait_ping(&c.ns, b.o4(), Duration::from_secs(30));
+    net.wait_ping(&b.ns, c.o4(), Duration::from_secs(30));
+    eprintln!(
+        "b_kill_and_restart: traffic resumed {:?} after restart",
+        t.elapsed()
+    );
+    net.wait_peer_state(&a, "box2", "up", MESH);
+}
+
+/// (c) a box configured with only the hub reaches every member; the others
+/// do not know it at all: the hub vouches for it by gossip.
+#[test]
+fn c_one_peer_reaches_all() {
+    let Some(mut net) = Net::new("c_one_peer_reaches_all") else {
+        return;
+    };
+    let lan = net.segment();
+    let hub = net.node("hub", lan);
+    let b = net.node("box2", lan);
+    let c = net.node("box3", lan);
+    let d = net.node("box4", lan);
+    // The hub lists box4's key (no endpoint); box2 and box3 don't list box4.
+    net.configure(&hub, &[(&b, true), (&c, true), (&d, false)]);
+    net.configure(&b, &[(&hub, true), (&c, true)]);
+    net.configure(&c, &[(&hub, true), (&b, true)]);
+    net.configure(&d, &[(&hub, true)]);
+    for n in [&hub, &b, &c, &d] {
+        net.start(n);
+    }
+    net.wait_peer_state(&d, "hub", "up", MESH);
+    net.wait_ping(&d.ns, hub.o4(), PING);
+    net.wait_ping(&d.ns, b.o4(), GOSSIP);
+    net.wait_ping(&d.ns, c.o4(), GOSSIP);
+    net.wait_ping(&b.ns, d.o4(), PING);
+    net.wait_ping(&c.ns, d.o4(), PING);
+    let peers = net.peers(&d).expect("peers");
+    for name in ["hub", "box2", "box3"] {
+        assert!(
+            peers.iter().any(|p| name_is(&p["name"], name)),
+            "box4 does not list {name}: {peers:?}"
+        );
+    }
+}
+
+/// (d) a box behind NAT, configured with only the hub; its router drops
+/// its UDP to box3, and box3 drops box2's, so the hub is the only member
+/// with direct sessions to both box4 and box3: box4 reaches box3 through it.
+#[test]
+fn d_nat_and_relay() {
+    let Some(mut net) = Net::new("d_nat_and_relay") else {
+        return;
+    };
+    let lan = net.segment();
+    let hub = net.node("hub", lan);
+    let b = net.node("box2", lan);
+    let c = net.node("box3", lan);
+    let (router, gw, inner) = net.nat_router("nat", lan);
+    let d = net.node("box4", inner);
+    net.default_route(&d.ns, gw);
+    // Only the hub path works between box4 and box3, in both directions.
+    net.nft(
+        &router.ns,
+        &format!(
+            "table ip block {{\n\
+             \tchain forward {{ type filter hook forward priority filter - 10; policy accept;\n\
+             \t\tip saddr {d} ip daddr {c} drop\n\
+             \t\tip saddr {c} ip daddr {d} drop\n\
+             \t}}\n\
+             \tchain input {{ type filter hook input priority filter; policy accept;\n\
+             \t\tip saddr {c} drop\n\
+             \t}}\n\
+             }}\n",
+            d = d.underlay,
+            c = c.underlay
+        ),
+    );
+    // box2 and box3 cannot talk directly either (they relay via the hub).
+    net.nft(
+        &c.ns,
+        &format!(
+            "table ip block {{\n\
+             \tchain input {{ type filter hook input priority filter; policy accept; ip saddr {b} drop; }}\n\
+             \tchain output {{ type filter hook output priority filter; policy accept; ip daddr {b} drop; }}\n\
+             }}\n",
+            b = b.underlay
+        ),
+    );
+    net.configure(&hub, &[(&b, true), (&c, true), (&d, false)]);
+    net.configure(&b, &[(&hub, true), (&c, true)]);
+    net.configure(&c, &[(&hub, true), (&b, true)]);
+    net.configure(&d, &[(&hub, true)]);
+    for n in [&hub, &b, &c, &d] {
+        net.start(n);
+    }
+    net.wait_peer_state(&d, "hub", "up", MESH);
+    net.wait_ping(&d.ns, hub.o4(), PING);
+    let p = net.wait_peer_state(&c, "box2", "relayed", GOSSIP);
+    assert!(
+        name_is(&p["via"], "hub") && p["hops"] == 2,
+        "box3 sees box2: {p}"
+    );
+    net.wait_ping(&c.ns, b.o4(), PING);
+    net.wait_ping(&d.ns, c.o4(), GOSSIP);
+    net.wait_ping(&c.ns, d.o4(), PING);
+    net.wait_ping(&d.ns, b.o4(), GOSSIP);
+    net.wait_ping(&b.ns, d.o4(), PING);
+
+    let p = net.wait_peer_state(&d, "box3", "relayed", GOSSIP);
+    assert_eq!(p["hops"], 2, "box4 sees box3: {p}");
+    assert!(name_is(&p["via"], "hub"), "box4 sees box3: {p}");
+    // box2 is reachable directly through the NAT (hole punching).
+    let p = net.wait_peer_state(&d, "box2", "up", GOSSIP);
+    assert_eq!(p["hops"], 1, "box4 sees box2: {p}");
+    let st = net.status(&hub).expect("status");
+    assert!(
+        st["stats"]["relayed_frames"]
+            .as_u64()
+            .is_some_and(|n| n > 0),
+        "hub relayed nothing: {st}"
+    );
+}
+
+/// (e) hostile datagrams from a namespace on the same LAN: garbage,
+/// truncated, forged, replayed tunnel packets, and handshakes from a real
+/// cloudy whose key the victim does not know. Nothing reaches the TAP,
+/// the counters say why, and the victim keeps working.
+#[test]
+fn e_hostile_input() {
+    let Some(mut net) = Net::new("e_hostile_input") else {
+        return;
+    };
+    net.ipv6 = false; // quiet TAPs: every frame on them is ours
+    let lan = net.segment();
+    let v = net.node("victim", lan);
+    let b = net.node("box2", lan);
+    let evil = net.node("evil", lan);
+    net.configure(&v, &[(&b, true)]);
+    net.configure(&b, &[(&v, true)]);
+    net.configure(&evil, &[(&v, true)]);
+    net.start(&v);
+    net.start(&b);
+    net.wait_mesh(&[&v, &b], MESH);
+    net.wait_ping(&b.ns, v.o4(), PING);
+
+    // Capture real tunnel packets box2 -> victim while box2 pings.
+    let cap = capture_udp(&v.ns, "eth0", PORT, Duration::from_secs(4), 200);
+    let (_, recv) = net.ping_count(&b.ns, &v.o4().to_string(), 10, "0.2");
+    assert!(recv >= 9, "ping before attack: {recv}/10");
+    let captured: Vec<Vec<u8>> = cap
+        .join()
+        .expect("capture")
+        .into_iter()
+        .filter(|c| c.src == b.underlay)
+        .map(|c| c.payload)
+        .collect();
+    assert!(
+        captured.len() >= 10,
+        "captured only {} tunnel packets",
+        captured.len()
+    );
+
+    std::thread::sleep(Duration::from_secs(1));
+    let tap_before = net.dev_stat(&v.ns, TAP, "rx_packets");
+    let before = net.status(&v).expect("status");
+
+    // The attack, from the evil namespace's plain UDP socket.
+    let target = format!("{}:{PORT}", v.underlay);
+    let sent = in_netns(&evil.ns, || {
+        let s = UdpSocket::bind("0.0.0.0:0").expect("bind");
+        let mut rng = Rng::new(0xc10d);
+        let mut n = 0u32;
+        let mut send = |p: &[u8]| {
+            if s.send_to(p, &target).is_ok() {
+                n += 1;
+            }
+            // Pace a little so the socket buffer never drops our attack.
+            if n % 64 == 0 {
+                std::thread::sleep(Duration::from_millis(5));
+            }
+        };
+        // Garbage of every first byte and many lengths.
+        for first in 0..=255u8 {
+            for len in [1usize, 4, 16, 32, 48, 92, 148, 200, 600, 1400] {
+                let mut p = rng.bytes(len);
+                p[0] = first;
+                send(&p);
+            }
+        }
+        send(&[]);
+        for pkt in &captured {
+            // Replayed verbatim.
+            send(pkt);
+            // Truncated.
+            for cut in [1usize, 4, 8, 16, 24, 32] {
+                if cut < pkt.len() {
+                    send(&pkt[..pkt.len() - cut]);
+                }
+            }
+            send(&pkt[..pkt.len().min(12)]);
+            // Forged: one flipped bit, in the header and in the body.
+            for _ in 0..4 {
+                let mut f = pkt.clone();
+                let i = rng.below(f.len());
+                f[i] ^= 1 << rng.below(8);
+                send(&f);
+            }
+            // Extended with junk.
+            let mut f = pkt.clone();
+            f.extend_from_slice(&rng.bytes(16));
+            send(&f);
+        }
+        n
+    });
+    eprintln!(
+        "e_hostile_input: sent {sent} hostile datagrams ({} captured packets reused)",
+        captured.len()
+    );
+
+    // A real cloudy whose key the victim does not know.
+    net.start(&evil);
+    std::thread::sleep(Duration::from_secs(4));
+    let evil_view = net.peer(&evil, "victim");
+    assert!(
+        evil_view.as_ref().is_some_and(|p| p["state"] != "up"),
+        "unknown key got a session: {evil_view:?}"
+    );
+    assert!(
+        net.peer(&v, "evil").is_none(),
+        "victim lists the unknown box"
+    );
+    std::thread::sleep(Duration::from_secs(1));
+
+    let tap_after = net.dev_stat(&v.ns, TAP, "rx_packets");
+    let after = net.status(&v).expect("status");
+    assert!(
+        tap_after <= tap_before + 2,
+        "hostile input reached the TAP: rx_packets {tap_before} -> {tap_after}"
+    );
+    let grew = |k: &str| {
+        let (x, y) = (
+            before["stats"][k].as_u64().unwrap_or(0),
+            after["stats"][k].as_u64().unwrap_or(0),
+        );
+        eprintln!("e_hostile_input: {k}: {x} -> {y}");
+        y > x
+    };
+    let missing: Vec<&str> = [
+        "dropped_malformed",
+        "dropped_auth",
+        "dropped_replay",
+        "dropped_unknown_key",
+    ]
+    .into_iter()
+    .filter(|k| !grew(k))
+    .collect();
+    assert!(
+        missing.is_empty(),
+        "counters did not grow: {missing:?}\nbefore: {before}\nafter: {after}"
+    );
+
+    // Still serving.
+    net.stop(&evil);
+    let (_, recv) = net.ping_count(&b.ns, &v.o4().to_string(), 5, "0.2");
+    assert!(recv >= 4, "ping after attack: {recv}/5");
+    assert_eq!(
+        net.peer(&v, "box2").map(|p| p["state"].clone()),
+        Some("up".into())
+    );
+}
+
+/// (f) SIGHUP with a broken config keeps the old config running and logs
+/// file:line; `check-config` reports the same.
+#[test]
+fn f_bad_reload_keeps_running() {
+    let Some(mut net) = Net::new("f_bad_reload_keeps_running") else {
+        return;
+    };
+    let (a, b, c) = three_boxes(&mut net);
+    let good = std::fs::read_to_string(&a.conf).expect("read config");
+    let ok = net.cloudy(&a, &["check-config"]);
+    assert!(
+        ok.ok() && ok.stdout.contains("ok:") && ok.stdout.contains("2 peers"),
+        "{ok}"
+    );
+
+    // Line 3 becomes nonsense.
+    let mut lines: Vec<&str> = good.lines().collect();
+    lines.insert(2, "\tthis is not uci");
+    let bad_line = 3;
+    std::fs::write(&a.conf, lines.join("\n") + "\n").expect("write");
+    let conf = a.conf.display().to_string();
+    let chk = net.cloudy(&a, &["check-config"]);
+    assert_eq!(chk.code(), Some(1), "check-config on a bad file: {chk}");
+    assert!(
+        chk.stderr.contains(&format!("{conf}:{bad_line}:")),
+        "check-config: {chk}"
+    );
+
+    net.reload(&a);
+    wait_until(
+        "reload error in the log",
+        Duration::from_secs(10),
+        Duration::from_millis(100),
+        || {
+            net.log_text(&a)
+                .contains(&format!("{conf}:{bad_line}"))
+                .then_some(())
+        },
+    )
+    .unwrap_or_else(|e| panic!("{e}; log:\n{}", net.log_text(&a)));
+    assert!(net.running(&a), "daemon died on a bad reload");
+    std::thread::sleep(Duration::from_secs(1));
+    for p in ["box2", "box3"] {
+        assert_eq!(
+            net.peer(&a, p).map(|p| p["state"].clone()),
+            Some("up".into()),
+            "{p} after bad reload"
+        );
+    }
+    net.wait_ping(&a.ns, b.o4(), PING);
+    net.wait_ping(&c.ns, a.o4(), PING);
+    let st = net.status(&a).expect("status");
+    assert_eq!(st["listen_port"], PORT, "{st}");
+}
+
+/// (g) a peer added by SIGHUP joins while a continuous ping between two
+/// other boxes (one of them the reloaded one) loses at most one packet.
+#[test]
+fn g_reload_adds_peer_without_loss() {
+    let Some(mut net) = Net::new("g_reload_adds_peer_without_loss") else {
+        return;
+    };
+    let (a, b, c) = three_boxes(&mut net);
+    let lan = Segment { index: 0 };
+    let d = net.node("box4", lan);
+    net.configure(&d, &[(&a, true)]);
+    net.wait_ping(&b.ns, a.o4(), PING);
+
+    let ping = net.ping_background(&b.ns, &a.o4().to_string(), 80, "0.1");
+    std::thread::sleep(Duration::from_secs(2));
+    net.configure(&a, &[(&b, true), (&c, true), (&d, true)]);
+    net.reload(&a);
+    net.start(&d);
+    net.wait_peer_state(&a, "box4", "up", MESH);
+    net.wait_ping(&d.ns, a.o4(), PING);
+    let out = ping.wait_with_output().expect("ping");
+    let (sent, recv) = parse_ping(&String::from_utf8_lossy(&out.stdout)).expect("ping summary");
+    eprintln!("g_reload_adds_peer_without_loss: {recv}/{sent} during reload");
+    assert!(
+        sent >= 80 && recv + 1 >= sent,
+        "lost {} of {sent} pings during reload",
+        sent.saturating_sub(recv)
+    );
+    // The others learn box4 through the hub's gossip.
+    net.wait_ping(&d.ns, c.o4(), GOSSIP);
+}
+
+/// (h) raw mode: two LANs, each with a plain host and a cloudy box bridging
+/// its LAN interface (eth1) into the overlay; the hosts ping each other.
+#[test]
+fn h_raw_mode_bridges_lans() {
+    let Some(mut net) = Net::new("h_raw_mode_bridges_lans") else {
+        return;
+    };
+    let wan = net.segment();
+    let lan1 = net.segment();
+    let lan2 = net.segment();
+    let mut boxes = Vec::new();
+    for (name, lan) in [("gw1", lan1), ("gw2", lan2)] {
+        let h = net.host(name, wan);
+        net.link(&h.ns, lan, "eth1", false);
+        let mut n = net.node_on(name, h);
+        n.raw_device = Some("eth1".into());
+        n.overlay4 = None;
+        n.overlay6 = None;
+        boxes.push(n);
+    }
+    let (g1, g2) = (&boxes[0], &boxes[1]);
+    net.configure(g1, &[(g2, true)]);
+    net.configure(g2, &[(g1, true)]);
+    // Both plain hosts in one IP subnet: the overlay joins the two LANs.
+    let h1 = net.namespace("pc1");
+    let h2 = net.namespace("pc2");
+    net.link(&h1, lan1, "eth0", false);
+    net.link(&h2, lan2, "eth0", false);
+    must(&[
+        "ip",
+        "-n",
+        &h1,
+        "addr",
+        "add",
+        "10.201.150.1/24",
+        "dev",
+        "eth0",
+    ]);
+    must(&[
+        "ip",
+        "-n",
+        &h2,
+        "addr",
+        "add",
+        "10.201.150.2/24",
+        "dev",
+        "eth0",
+    ]);
+    net.start(g1);
+    net.start(g2);
+    net.wait_mesh(&[g1, g2], MESH);
+    net.wait_ping(&h1, "10.201.150.2", PING);
+    net.wait_ping(&h2, "10.201.150.1", PING);
+    let (_, recv) = net.ping_count(&h1, "10.201.150.2", 10, "0.1");
+    assert!(recv >= 9, "raw mode: {recv}/10 pings");
+}

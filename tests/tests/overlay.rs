@@ -532,3 +532,45 @@ fn h_raw_mode_bridges_lans() {
     let (_, recv) = net.ping_count(&h1, "10.201.150.2", 10, "0.1");
     assert!(recv >= 9, "raw mode: {recv}/10 pings");
 }
+
+/// (i) the underlay is IPv6 only: two boxes with only IPv6 endpoints
+/// (`[fd98::N]:PORT`) handshake and carry IPv4 overlay traffic.
+#[test]
+fn i_ipv6_underlay() {
+    let Some(mut net) = Net::new("i_ipv6_underlay") else {
+        return;
+    };
+    net.ipv6 = true;
+    let lan = net.segment();
+    let a = net.node("box1", lan);
+    let b = net.node("box2", lan);
+    let v6 = |n: u8| format!("fd98::{n}");
+    for (node, n) in [(&a, 1u8), (&b, 2u8)] {
+        must(&[
+            "ip",
+            "-n",
+            &node.ns,
+            "-6",
+            "addr",
+            "add",
+            &format!("{}/64", v6(n)),
+            "dev",
+            "eth0",
+            "nodad",
+        ]);
+    }
+    // Each lists the other only by its IPv6 underlay address.
+    for (node, other, n) in [(&a, &b, 2u8), (&b, &a, 1u8)] {
+        let text = node
+            .config_text(&net.cloud, &[(other, true)])
+            .replace(&other.endpoint(), &format!("[{}]:{PORT}", v6(n)));
+        std::fs::write(&node.conf, text).expect("write config");
+    }
+    net.start(&a);
+    net.start(&b);
+    net.wait_mesh(&[&a, &b], MESH);
+    net.wait_ping(&a.ns, b.o4(), PING);
+    let p = net.peer(&a, "box2").expect("box2 in peers");
+    let endpoint = p["endpoint"].as_str().unwrap_or_default().to_string();
+    assert!(endpoint.starts_with("[fd98::2]"), "endpoint {endpoint}");
+}

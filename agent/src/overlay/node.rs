@@ -779,21 +779,11 @@ impl Node {
         };
         match msg {
             Message::Frame(frame) => {
-                let mut src = [0u8; 6];
-                src.copy_from_slice(&frame[6..12]);
-                if let Ok(port) = u8::try_from(slot) {
-                    self.macs.learn(src, port, now);
-                }
-                self.stats.rx_frames += 1;
+                self.learn_source(now, slot, frame);
                 out.deliver(frame);
             }
             Message::FramePartial { csum, frame } => {
-                let mut src = [0u8; 6];
-                src.copy_from_slice(&frame[6..12]);
-                if let Ok(port) = u8::try_from(slot) {
-                    self.macs.learn(src, port, now);
-                }
-                self.stats.rx_frames += 1;
+                self.learn_source(now, slot, frame);
                 out.deliver_partial(frame, csum);
             }
             Message::Ping { seq, echo } => self.send_probe(now, slot, true, seq, echo, out),
@@ -871,6 +861,17 @@ impl Node {
             // Gossip and relay envelopes are never valid inside a relay.
             _ => self.stats.dropped_malformed += 1,
         }
+    }
+
+    /// A frame from member `slot` is about to be delivered: its source MAC
+    /// lives behind that member. (`frame` has at least `MIN_FRAME` bytes.)
+    fn learn_source(&mut self, now: Instant, slot: usize, frame: &[u8]) {
+        let mut src = [0u8; 6];
+        src.copy_from_slice(&frame[6..12]);
+        if let Ok(port) = u8::try_from(slot) {
+            self.macs.learn(src, port, now);
+        }
+        self.stats.rx_frames += 1;
     }
 
     fn on_gossip_entry(

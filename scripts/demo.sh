@@ -103,6 +103,10 @@ wait_for 30 peers_ok box1 4 || die "box1 does not see 4 peers"
 wait_for 60 peers_ok box5 4 || die "box5 does not see 4 peers"
 mesh_secs=$(awk -v a="$t0" -v b="$EPOCHREALTIME" 'BEGIN {printf "%.1f", b - a}')
 echo "    mesh formed in $mesh_secs s"
+# The NAT'ed box first hears of the others through box1's gossip (relayed);
+# give hole punching and the first RTT probes a moment.
+rtt_ok() { ! cl "$1" --json peers | grep -qE '"rtt_us" *: *null'; }
+wait_for 15 rtt_ok box5 || true
 
 step "cloudy peers on box1 (the hub)"
 cl box1 peers

@@ -138,23 +138,41 @@ impl Outbox for RuntimeOutbox<'_> {
     }
 }
 
+/// What the engine's output goes to; kept apart from the receive side so
+/// an outbox can borrow it while a receive batch is being read.
+struct Io {
+    socks: UdpSockets,
+    device: Box<dyn FrameDevice>,
+    send: SendBatch,
+    /// Merges received TCP segments for an offloading device (one 64 KiB buffer).
+    coalescer: Coalescer,
+    device_drops: u64,
+}
+
+impl Io {
+    fn outbox(&mut self) -> RuntimeOutbox<'_> {
+        RuntimeOutbox {
+            batch: &mut self.send,
+            socks: &self.socks,
+            device: self.device.as_mut(),
+            device_drops: &mut self.device_drops,
+            coalescer: &mut self.coalescer,
+        }
+    }
+}
+
 struct Daemon {
     cfg: Config,
     config_path: PathBuf,
     private: [u8; 32],
     public: [u8; 32],
     node: Node,
-    socks: UdpSockets,
-    device: Box<dyn FrameDevice>,
+    io: Io,
     recv: RecvBatch,
-    send: SendBatch,
     /// One reused device read buffer: room for a virtio header and a
     /// 64 KiB super-frame (`OFFLOAD_RECV_BUF`).
     frame_buf: Box<[u8]>,
-    /// Merges received TCP segments for an offloading device (one 64 KiB buffer).
-    coalescer: Coalescer,
     clock: Clock,
-    device_drops: u64,
     /// Super-frames from the device that could not be segmented.
     offload_errors: u64,
 }
@@ -253,14 +271,16 @@ pub fn run_daemon(config_path: &Path, socket_path: &Path) -> Result<(), String> 
         private,
         public,
         node,
-        socks,
-        device,
+        io: Io {
+            socks,
+            device,
+            send,
+            coalescer,
+            device_drops: 0,
+        },
         recv,
-        send,
         frame_buf: vec![0u8; OFFLOAD_RECV_BUF].into_boxed_slice(),
-        coalescer,
         clock,
-        device_drops: 0,
         offload_errors: 0,
     };
     let started = d.clock.now();
@@ -277,8 +297,8 @@ pub fn run_daemon(config_path: &Path, socket_path: &Path) -> Result<(), String> 
             revents: 0,
         };
         fds.push(poll(signals.fd()));
-        fds.push(poll(d.device.fd()));
-        let udp_fds: Vec<RawFd> = d.socks.fds().collect();
+        fds.push(poll(d.io.device.fd()));
+        let udp_fds: Vec<RawFd> = d.io.socks.fds().collect();
         fds.extend(udp_fds.iter().map(|&fd| poll(fd)));
         let console_start = fds.len();
         fds.extend(server.fds().map(poll));
@@ -330,20 +350,14 @@ pub fn run_daemon(config_path: &Path, socket_path: &Path) -> Result<(), String> 
 
 impl Daemon {
     fn timers(&mut self, now: Instant) {
-        let mut out = RuntimeOutbox {
-            batch: &mut self.send,
-            socks: &self.socks,
-            device: self.device.as_mut(),
-            device_drops: &mut self.device_drops,
-            coalescer: &mut self.coalescer,
-        };
+        let mut out = self.io.outbox();
         self.node.handle_timeout(now, &mut out);
         out.flush_frames();
         self.flush_udp();
     }
 
     fn flush_udp(&mut self) {
-        let st = self.send.flush(&self.socks);
+        let st = self.io.send.flush(&self.io.socks);
         if let Some(errno) = st.gso_disabled {
             warn!(
                 "UDP GSO refused by the kernel ({}): sending plain datagrams from now on",
@@ -364,13 +378,7 @@ impl Daemon {
                     return;
                 }
             };
-            let mut out = RuntimeOutbox {
-                batch: &mut self.send,
-                socks: &self.socks,
-                device: self.device.as_mut(),
-                device_drops: &mut self.device_drops,
-                coalescer: &mut self.coalescer,
-            };
+            let mut out = self.io.outbox();
             for i in 0..n {
                 let (from, packet) = self.recv.get_mut(i);
                 self.node.handle_packet(now, from, packet, &mut out);
@@ -387,16 +395,10 @@ impl Daemon {
         // Segments are at most one MTU-sized Ethernet frame.
         let max_frame = usize::from(self.cfg.agent.mtu) + 14;
         for _ in 0..DEVICE_BATCH {
-            match self.device.recv(&mut self.frame_buf[..]) {
+            match self.io.device.recv(&mut self.frame_buf[..]) {
                 Ok(Some(len)) => {
-                    let offload = self.device.offload();
-                    let mut out = RuntimeOutbox {
-                        batch: &mut self.send,
-                        socks: &self.socks,
-                        device: self.device.as_mut(),
-                        device_drops: &mut self.device_drops,
-                        coalescer: &mut self.coalescer,
-                    };
+                    let offload = self.io.device.offload();
+                    let mut out = self.io.outbox();
                     let Some(order) = offload else {
                         self.node
                             .handle_frame(now, &self.frame_buf[..len], &mut out);
@@ -416,12 +418,12 @@ impl Daemon {
                     });
                     if let Err(e) = r {
                         self.offload_errors += 1;
-                        crate::debug!("{}: {e}", self.device.name());
+                        crate::debug!("{}: {e}", self.io.device.name());
                     }
                 }
                 Ok(None) => return,
                 Err(e) => {
-                    crate::debug!("{}: read: {e}", self.device.name());
+                    crate::debug!("{}: read: {e}", self.io.device.name());
                     return;
                 }
             }
@@ -441,14 +443,14 @@ impl Daemon {
                     cloud: a.cloud.clone(),
                     public_key: self.public,
                     interface: match a.mode {
-                        Mode::Tap => self.device.name().to_string(),
+                        Mode::Tap => self.io.device.name().to_string(),
                         Mode::Raw => a.raw_device.clone().unwrap_or_default(),
                     },
                     mode: match a.mode {
                         Mode::Tap => "tap".into(),
                         Mode::Raw => "raw".into(),
                     },
-                    listen_port: self.socks.local_port(),
+                    listen_port: self.io.socks.local_port(),
                     uptime_secs: now.since(started).as_secs(),
                     peers_configured: configured as u32,
                     peers_known: known as u32,
@@ -494,8 +496,8 @@ impl Daemon {
                     if s.gro() != self.recv.is_gro() {
                         self.recv = RecvBatch::for_sockets(&s);
                     }
-                    self.send.set_gso(s.gso());
-                    self.socks = s;
+                    self.io.send.set_gso(s.gso());
+                    self.io.socks = s;
                 }
                 Err(e) => {
                     error!("reload: cannot bind port {port}: {e}; keeping port {old_port}");
@@ -509,16 +511,16 @@ impl Daemon {
         if device_changed {
             // Close the old device first: the new one may reuse its name.
             let placeholder: Box<dyn FrameDevice> = Box::new(NullDevice);
-            drop(std::mem::replace(&mut self.device, placeholder));
+            drop(std::mem::replace(&mut self.io.device, placeholder));
             match open_device(&self.cfg, &self.public) {
                 Ok(dev) => {
-                    self.coalescer = coalescer_for(dev.as_ref());
-                    self.device = dev;
+                    self.io.coalescer = coalescer_for(dev.as_ref());
+                    self.io.device = dev;
                 }
                 Err(e) => error!("reload: {e}; the overlay has no device until the next reload"),
             }
         } else if n.mode == Mode::Tap {
-            let name = self.device.name().to_string();
+            let name = self.io.device.name().to_string();
             if n.mtu != o.mtu {
                 if let Err(e) = netif::set_mtu(&name, u32::from(n.mtu)) {
                     error!("reload: {name}: mtu {}: {e}", n.mtu);

@@ -75,3 +75,12 @@ pub const MAX_CONSOLE_MESSAGE: usize = 16 * 1024;
 pub const MAX_CONFIG_BYTES: usize = 64 * 1024;
 /// Overlay addresses on the device.
 pub const MAX_ADDRESSES: usize = 4;
+
+// ---- discovery: config (mDNS/DNS-SD, RFC 6762/6763) ----
+
+/// Interfaces listed in `list mdns_interface`, besides the overlay device.
+pub const MAX_MDNS_INTERFACES: usize = 4;
+/// `config service` sections published by this box.
+pub const MAX_SERVICES: usize = 32;
+/// TXT strings of one configured service (each ≤ 255 bytes, RFC 6763 §6.1).
+pub const MAX_TXT_ENTRIES: usize = 16;

@@ -1,6 +1,6 @@
 //! Fuzz `config::uci::parse`: never panics, and an accepted config keeps
 //! the invariants the rest of the agent relies on (caps, unique names and
-//! keys, valid names, ranges).
+//! keys, valid names, ranges, normalised service types, TXT rules).
 #![no_main]
 
 use cloudy::config::{uci, Mode, MAX_MTU, MIN_MTU};
@@ -36,6 +36,50 @@ fuzz_target!(|data: &[u8]| {
         for q in &config.peers[..i] {
             assert_ne!(p.name, q.name, "duplicate peer name");
             assert_ne!(p.public_key, q.public_key, "duplicate public key");
+        }
+    }
+
+    assert!(agent.mdns_interfaces.len() <= limits::MAX_MDNS_INTERFACES);
+    let overlay = match agent.mode {
+        Mode::Raw => agent.raw_device.as_deref().unwrap_or_default(),
+        Mode::Tap => agent.interface.as_str(),
+    };
+    for (i, m) in agent.mdns_interfaces.iter().enumerate() {
+        assert!(!m.is_empty() && m.len() <= 15);
+        assert_ne!(m, overlay, "overlay device listed as mdns_interface");
+        assert!(
+            !agent.mdns_interfaces[..i].contains(m),
+            "duplicate mdns_interface"
+        );
+    }
+
+    assert!(config.services.len() <= limits::MAX_SERVICES);
+    for (i, s) in config.services.iter().enumerate() {
+        assert!(uci::is_valid_service_name(&s.name));
+        for q in &config.services[..i] {
+            assert!(
+                !s.name.eq_ignore_ascii_case(&q.name),
+                "duplicate service name"
+            );
+        }
+        // Normalised: `_name._tcp|_udp`, lower case, a fixed point.
+        assert!(s.service_type.starts_with('_'));
+        assert!(s.service_type.ends_with("._tcp") || s.service_type.ends_with("._udp"));
+        assert_eq!(s.service_type, s.service_type.to_ascii_lowercase());
+        assert_eq!(
+            uci::normalize_service_type(&s.service_type).as_deref(),
+            Ok(s.service_type.as_str())
+        );
+        assert!(s.port != 0);
+        assert!(s.host.as_deref().is_none_or(uci::is_valid_host_label));
+        assert!(s.txt.len() <= limits::MAX_TXT_ENTRIES);
+        for (j, t) in s.txt.iter().enumerate() {
+            assert!(t.len() <= 255);
+            let key = uci::txt_key(t).expect("accepted TXT string has a key");
+            for u in &s.txt[..j] {
+                let other = uci::txt_key(u).unwrap_or_default();
+                assert!(!key.eq_ignore_ascii_case(other), "duplicate TXT key");
+            }
         }
     }
 });

@@ -28,6 +28,9 @@ pub struct Config {
     pub agent: AgentConfig,
     /// Configured peers, in file order, names unique, at most `limits::MAX_PEERS`.
     pub peers: Vec<PeerConfig>,
+    /// Services published by DNS-SD (`config service 'NAME'`), in file
+    /// order, names unique ignoring case, at most `limits::MAX_SERVICES`.
+    pub services: Vec<ServiceConfig>,
 }
 
 /// `config agent` (one section, named or not).
@@ -48,6 +51,12 @@ pub struct AgentConfig {
     /// Existing interface bridged into the overlay in raw mode.
     pub raw_device: Option<String>,
     pub log_level: Level,
+    /// mDNS/DNS-SD responder and browser on (`option mdns`, default on).
+    pub mdns: bool,
+    /// Interfaces where mDNS also runs, besides the overlay device (list
+    /// `mdns_interface`): unique, never the overlay device itself, at most
+    /// `limits::MAX_MDNS_INTERFACES`.
+    pub mdns_interfaces: Vec<String>,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -65,6 +74,25 @@ pub struct PeerConfig {
     pub public_key: [u8; 32],
     /// Where to reach it; empty means "wait for it, or learn it by gossip".
     pub endpoints: Vec<Endpoint>,
+}
+
+/// `config service 'NAME'`: one DNS-SD service instance (RFC 6763 §4.1)
+/// published as `NAME._type._proto.local`.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ServiceConfig {
+    /// The instance name: the UCI section name (`[A-Za-z0-9_]`, ≤ 32).
+    pub name: String,
+    /// Normalised, lower case: `_TYPE._tcp` or `_TYPE._udp`, TYPE a valid
+    /// service name (RFC 6763 §7, RFC 6335 §5.1).
+    pub service_type: String,
+    pub port: u16,
+    /// TXT strings (RFC 6763 §6) in file order: `KEY=VALUE` or a bare `KEY`,
+    /// each ≤ 255 bytes, keys unique ignoring case, at most
+    /// `limits::MAX_TXT_ENTRIES`.
+    pub txt: Vec<String>,
+    /// Host label (`[A-Za-z0-9-]`, ≤ 63) the SRV record points at; `None`
+    /// means this node.
+    pub host: Option<String>,
 }
 
 /// `host:port`, `a.b.c.d:port` or `[v6]:port`.

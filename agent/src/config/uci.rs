@@ -18,8 +18,14 @@
 //! error naming the file, the line and what was expected; errors about
 //! something missing point at the section's `config` line.
 //!
-//! Sections: at most one `config agent` (none = all defaults) and at most
-//! `limits::MAX_PEERS` `config peer 'NAME'` with unique names and keys.
+//! Sections: at most one `config agent` (none = all defaults), at most
+//! `limits::MAX_PEERS` `config peer 'NAME'` with unique names and keys, and
+//! at most `limits::MAX_SERVICES` `config service 'NAME'` (DNS-SD instances,
+//! RFC 6763) with names unique ignoring case, as DNS compares them. A
+//! service's `type` is normalised to `_name._tcp` / `_name._udp` (a bare
+//! `name` means TCP) with the service name rules of RFC 6763 §7 (RFC 6335
+//! §5.1); its `list txt` strings follow RFC 6763 §6 (≤ 255 bytes, non-empty
+//! printable-ASCII key before any `=`, keys unique ignoring case).
 //! The parser is pure except [`parse`], which reads the host name only
 //! when `option name` is absent, and [`load`], which reads the file.
 //! Input is bounded by `limits::MAX_CONFIG_BYTES`; nothing panics on input.
@@ -29,8 +35,8 @@ use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr, SocketAddrV4, SocketAddrV
 use std::path::{Path, PathBuf};
 
 use super::{
-    AgentConfig, Config, ConfigError, Endpoint, IpCidr, Mode, PeerConfig, DEFAULT_INTERFACE,
-    DEFAULT_KEY_FILE, DEFAULT_LISTEN_PORT, DEFAULT_MTU, MAX_MTU, MIN_MTU,
+    AgentConfig, Config, ConfigError, Endpoint, IpCidr, Mode, PeerConfig, ServiceConfig,
+    DEFAULT_INTERFACE, DEFAULT_KEY_FILE, DEFAULT_LISTEN_PORT, DEFAULT_MTU, MAX_MTU, MIN_MTU,
 };
 use crate::limits;
 use crate::log::Level;
@@ -43,6 +49,10 @@ const MAX_IFNAME_LEN: usize = 15;
 const MAX_HOST_LEN: usize = 253;
 /// Longest label of a host name (RFC 1035 §2.3.4).
 const MAX_LABEL_LEN: usize = 63;
+/// Longest service name in a service type (RFC 6763 §7.2, RFC 6335 §5.1).
+const MAX_SERVICE_NAME_LEN: usize = 15;
+/// Longest TXT string: one length byte (RFC 6763 §6.1).
+const MAX_TXT_LEN: usize = 255;
 /// Characters of a bad value quoted back in an error message.
 const MAX_SHOWN_CHARS: usize = 64;
 /// Words a statement can have (`config TYPE NAME`, `option KEY VALUE`);
@@ -66,11 +76,15 @@ const AGENT_OPTIONS: &[&str] = &[
     "mode",
     "raw_device",
     "log_level",
+    "mdns",
+    "mdns_interface",
 ];
-const AGENT_LISTS: &[&str] = &["address"];
+const AGENT_LISTS: &[&str] = &["address", "mdns_interface"];
 const PEER_OPTIONS: &[&str] = &["public_key", "endpoint"];
 const PEER_LISTS: &[&str] = &["endpoint"];
-const SECTION_TYPES: &[&str] = &["agent", "peer"];
+const SERVICE_OPTIONS: &[&str] = &["type", "port", "txt", "host"];
+const SERVICE_LISTS: &[&str] = &["txt"];
+const SECTION_TYPES: &[&str] = &["agent", "peer", "service"];
 
 // ---------------------------------------------------------------- API
 
@@ -287,6 +301,88 @@ fn is_uci_name(s: &str) -> bool {
     !s.is_empty() && s.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_')
 }
 
+/// A service's instance name is its UCI section name: libuci's charset, at
+/// most `MAX_NAME_LEN` bytes (well inside DNS-SD's 63-byte label).
+pub fn is_valid_service_name(s: &str) -> bool {
+    is_valid_peer_name(s)
+}
+
+/// A service type as written in `option type` (or given to `cloudy publish`)
+/// in its normalised form: `http` → `_http._tcp`; `_http._tcp`, `_IPP._TCP`
+/// and `_printer._udp` are lower-cased. The service name follows RFC 6763
+/// §7.2 / RFC 6335 §5.1: 1-15 letters, digits and '-', at least one letter,
+/// no '-' at either end, no "--". The error names the expected form.
+pub fn normalize_service_type(s: &str) -> Result<String, String> {
+    let lower = s.to_ascii_lowercase();
+    let (name, proto) = match lower.strip_prefix('_') {
+        None => (lower.as_str(), "_tcp"),
+        Some(rest) => match rest.split_once('.') {
+            Some((name, proto @ ("_tcp" | "_udp"))) => (name, proto),
+            Some((_, proto)) if proto.starts_with("_tcp.") || proto.starts_with("_udp.") => {
+                return Err(format!(
+                    "a service type without a domain, like _http._tcp (.local is implied), got {}",
+                    show(s)
+                ))
+            }
+            Some((_, proto)) => {
+                return Err(format!(
+                    "a protocol _tcp or _udp after the service name, got {} in {}",
+                    show(proto),
+                    show(s)
+                ))
+            }
+            None => {
+                return Err(format!(
+                "a service type like http, _http._tcp or _printer._udp (protocol missing), got {}",
+                show(s)
+            ))
+            }
+        },
+    };
+    if !is_valid_service_label(name) {
+        return Err(format!(
+            "a service type like http, _http._tcp or _printer._udp, whose name has 1-{MAX_SERVICE_NAME_LEN} \
+             letters, digits or '-', at least one letter, no '-' at either end and no '--' \
+             (RFC 6763 §7.2), got {}",
+            show(s)
+        ));
+    }
+    Ok(format!("_{name}.{proto}"))
+}
+
+/// RFC 6335 §5.1 service name (without the leading '_').
+fn is_valid_service_label(s: &str) -> bool {
+    !s.is_empty()
+        && s.len() <= MAX_SERVICE_NAME_LEN
+        && s.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-')
+        && s.bytes().any(|b| b.is_ascii_alphabetic())
+        && !s.starts_with('-')
+        && !s.ends_with('-')
+        && !s.contains("--")
+}
+
+/// The key of a TXT string (RFC 6763 §6.4): everything before the first
+/// '=', or the whole string for a boolean attribute. `None` unless the
+/// string is at most 255 bytes, the key is 1 or more printable US-ASCII
+/// characters (0x20-0x7E) and the value has no control characters.
+pub fn txt_key(s: &str) -> Option<&str> {
+    let (key, value) = s.split_once('=').unwrap_or((s, ""));
+    let ok = s.len() <= MAX_TXT_LEN
+        && !key.is_empty()
+        && key.bytes().all(|b| (0x20..=0x7e).contains(&b))
+        && !value.chars().any(char::is_control);
+    ok.then_some(key)
+}
+
+/// A host label (RFC 1123): 1-63 letters, digits or '-', no '-' at either end.
+pub fn is_valid_host_label(s: &str) -> bool {
+    !s.is_empty()
+        && s.len() <= MAX_LABEL_LEN
+        && !s.starts_with('-')
+        && !s.ends_with('-')
+        && s.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-')
+}
+
 // ---------------------------------------------------------------- values
 
 /// Decimal digits only (no sign, no spaces), at most `max_digits`.
@@ -416,6 +512,10 @@ struct AgentBuilder {
     mode: AtLine<Mode>,
     raw_device: AtLine<String>,
     log_level: AtLine<Level>,
+    mdns: AtLine<bool>,
+    mdns_interfaces: Vec<(String, usize)>,
+    /// Line of `option mdns_interface`, which may appear once.
+    mdns_interface_option: Option<usize>,
 }
 
 struct PeerBuilder {
@@ -424,6 +524,17 @@ struct PeerBuilder {
     public_key: AtLine<[u8; 32]>,
     endpoints: Vec<(Endpoint, usize)>,
     endpoint_option: Option<usize>,
+}
+
+struct ServiceBuilder {
+    line: usize,
+    name: String,
+    service_type: AtLine<String>,
+    port: AtLine<u16>,
+    /// TXT strings with their lines.
+    txt: Vec<(String, usize)>,
+    txt_option: Option<usize>,
+    host: AtLine<String>,
 }
 
 /// A finished peer with the lines later checks refer to.
@@ -437,11 +548,14 @@ enum Section {
     None,
     Agent,
     Peer(PeerBuilder),
+    Service(ServiceBuilder),
 }
 
 struct Parser {
     agent: Option<AgentBuilder>,
     peers: Vec<PeerDone>,
+    /// Finished services with their `config` lines.
+    services: Vec<(ServiceConfig, usize)>,
     current: Section,
 }
 
@@ -464,6 +578,7 @@ fn parse_inner(
     let mut p = Parser {
         agent: None,
         peers: Vec::new(),
+        services: Vec::new(),
         current: Section::None,
     };
     for (index, line) in text.split('\n').enumerate() {
@@ -616,6 +731,9 @@ impl Parser {
                     mode: None,
                     raw_device: None,
                     log_level: None,
+                    mdns: None,
+                    mdns_interfaces: Vec::new(),
+                    mdns_interface_option: None,
                 });
                 self.current = Section::Agent;
                 Ok(())
@@ -667,6 +785,60 @@ impl Parser {
                 });
                 Ok(())
             }
+            "service" => {
+                let Some(name) = name else {
+                    return Err((
+                        line,
+                        "config service: expected a name, the instance name as published \
+                         (config service 'NAME')"
+                            .into(),
+                    ));
+                };
+                if !is_valid_service_name(name) {
+                    return Err((
+                        line,
+                        format!(
+                            "config service: expected a name of 1-{} letters, digits or '_', got {}",
+                            limits::MAX_NAME_LEN,
+                            show(name)
+                        ),
+                    ));
+                }
+                if let Some((first, first_line)) = self
+                    .services
+                    .iter()
+                    .find(|(s, _)| s.name.eq_ignore_ascii_case(name))
+                {
+                    return Err((
+                        line,
+                        format!(
+                            "duplicate service name {} (first at line {first_line} as {}; \
+                             DNS compares names ignoring case)",
+                            show(name),
+                            show(&first.name)
+                        ),
+                    ));
+                }
+                if self.services.len() >= limits::MAX_SERVICES {
+                    return Err((
+                        line,
+                        format!(
+                            "too many services: at most {} (limits::MAX_SERVICES)",
+                            limits::MAX_SERVICES
+                        ),
+                    ));
+                }
+                self.current = Section::Service(ServiceBuilder {
+                    line,
+                    name: name.to_string(),
+                    service_type: None,
+                    port: None,
+                    txt: Vec::new(),
+                    txt_option: None,
+                    host: None,
+                });
+                Ok(())
+            }
             other if is_uci_name(other) => Err((
                 line,
                 format!(
@@ -697,6 +869,7 @@ impl Parser {
             }
             Section::Agent => ("config agent", AGENT_OPTIONS, AGENT_LISTS),
             Section::Peer(_) => ("config peer", PEER_OPTIONS, PEER_LISTS),
+            Section::Service(_) => ("config service", SERVICE_OPTIONS, SERVICE_LISTS),
         };
         if !options.contains(&key) {
             return Err((
@@ -721,6 +894,7 @@ impl Parser {
         };
         match (&mut self.current, &mut self.agent) {
             (Section::Peer(p), _) => peer_option(p, &self.peers, line, kw, key, value, &bad),
+            (Section::Service(s), _) => service_option(s, line, kw, key, value, &bad),
             (Section::Agent, Some(a)) => agent_option(a, line, kw, key, value, &bad),
             // `current` is Agent only once `agent` is set (open_section), and
             // None was answered above; this arm is never taken.
@@ -746,7 +920,50 @@ impl Parser {
                         "option raw_device is only used with option mode 'raw'".into(),
                     )),
                     _ => Ok(()),
+                }?;
+                // mDNS always runs on the overlay device; listing it again
+                // would open a second responder on the same link.
+                let overlay = match (mode, &a.raw_device, &a.interface) {
+                    (Mode::Raw, Some((dev, _)), _) => dev.as_str(),
+                    (_, _, Some((dev, _))) => dev.as_str(),
+                    _ => DEFAULT_INTERFACE,
+                };
+                match a.mdns_interfaces.iter().find(|(i, _)| i == overlay) {
+                    Some((i, l)) => Err((
+                        *l,
+                        format!(
+                            "mdns_interface {} is the overlay device, where mDNS always runs; \
+                             list only other interfaces",
+                            show(i)
+                        ),
+                    )),
+                    None => Ok(()),
                 }
+            }
+            Section::Service(s) => {
+                let missing = |what: &str| {
+                    (
+                        s.line,
+                        format!("config service {}: missing option {what}", show(&s.name)),
+                    )
+                };
+                let Some((service_type, _)) = s.service_type else {
+                    return Err(missing("type (like http or _http._tcp)"));
+                };
+                let Some((port, _)) = s.port else {
+                    return Err(missing("port"));
+                };
+                self.services.push((
+                    ServiceConfig {
+                        name: s.name,
+                        service_type,
+                        port,
+                        txt: s.txt.into_iter().map(|(t, _)| t).collect(),
+                        host: s.host.map(|(h, _)| h),
+                    },
+                    s.line,
+                ));
+                Ok(())
             }
             Section::Peer(p) => {
                 let Some((public_key, key_line)) = p.public_key else {
@@ -782,6 +999,8 @@ impl Parser {
                 mode: Mode::Tap,
                 raw_device: None,
                 log_level: Level::Info,
+                mdns: true,
+                mdns_interfaces: Vec::new(),
             },
             Some(a) => AgentConfig {
                 name: a.name.map_or_else(default_name, |(v, _)| v),
@@ -800,10 +1019,17 @@ impl Parser {
                 mode: a.mode.map_or(Mode::Tap, |(v, _)| v),
                 raw_device: a.raw_device.map(|(v, _)| v),
                 log_level: a.log_level.map_or(Level::Info, |(v, _)| v),
+                mdns: a.mdns.is_none_or(|(v, _)| v),
+                mdns_interfaces: a.mdns_interfaces.into_iter().map(|(i, _)| i).collect(),
             },
         };
         let peers = self.peers.into_iter().map(|d| d.peer).collect();
-        Ok(Config { agent, peers })
+        let services = self.services.into_iter().map(|(s, _)| s).collect();
+        Ok(Config {
+            agent,
+            peers,
+            services,
+        })
     }
 }
 
@@ -909,6 +1135,52 @@ fn agent_option(
                 Level::parse(value).ok_or_else(|| bad("one of: error, warn, info, debug"))?;
             set_once(&mut a.log_level, level, line, key)
         }
+        "mdns" => {
+            let on = parse_bool(value).ok_or_else(|| {
+                bad("a boolean: 1/0, yes/no, on/off, true/false or enabled/disabled")
+            })?;
+            set_once(&mut a.mdns, on, line, key)
+        }
+        "mdns_interface" => {
+            if kw == "option" {
+                if let Some(first) = a.mdns_interface_option {
+                    return Err((
+                        line,
+                        format!(
+                            "option mdns_interface given twice (first at line {first}); \
+                             use list mdns_interface for several"
+                        ),
+                    ));
+                }
+                a.mdns_interface_option = Some(line);
+            }
+            if !is_valid_ifname(value) {
+                return Err(bad(&format!(
+                    "an interface name of 1-{MAX_IFNAME_LEN} letters, digits, '_', '.' or '-'"
+                )));
+            }
+            if let Some((_, first)) = a.mdns_interfaces.iter().find(|(i, _)| i == value) {
+                return Err((
+                    line,
+                    format!(
+                        "{kw} mdns_interface: {} given twice (first at line {first})",
+                        show(value)
+                    ),
+                ));
+            }
+            if a.mdns_interfaces.len() >= limits::MAX_MDNS_INTERFACES {
+                return Err((
+                    line,
+                    format!(
+                        "{kw} mdns_interface: too many interfaces, at most {} \
+                         (limits::MAX_MDNS_INTERFACES)",
+                        limits::MAX_MDNS_INTERFACES
+                    ),
+                ));
+            }
+            a.mdns_interfaces.push((value.to_string(), line));
+            Ok(())
+        }
         // Option names were checked against AGENT_OPTIONS by the caller.
         _ => Err((line, format!("unknown option '{key}' in config agent"))),
     }
@@ -972,6 +1244,91 @@ fn peer_option(
             Ok(())
         }
         _ => Err((line, format!("unknown option '{key}' in config peer"))),
+    }
+}
+
+fn service_option(
+    s: &mut ServiceBuilder,
+    line: usize,
+    kw: &str,
+    key: &str,
+    value: &str,
+    bad: &dyn Fn(&str) -> (usize, String),
+) -> LineResult<()> {
+    match key {
+        "type" => {
+            let t = normalize_service_type(value)
+                .map_err(|m| (line, format!("{kw} type: expected {m}")))?;
+            set_once(&mut s.service_type, t, line, key)
+        }
+        "port" => {
+            let port = parse_port(value).ok_or_else(|| bad("a port number 1-65535"))?;
+            set_once(&mut s.port, port, line, key)
+        }
+        "host" => {
+            if !is_valid_host_label(value) {
+                return Err(bad(&format!(
+                    "a host label of 1-{MAX_LABEL_LEN} letters, digits or '-', \
+                     no '-' at either end (default: this node)"
+                )));
+            }
+            set_once(&mut s.host, value.to_string(), line, key)
+        }
+        "txt" => {
+            if kw == "option" {
+                if let Some(first) = s.txt_option {
+                    return Err((
+                        line,
+                        format!(
+                            "option txt given twice (first at line {first}); use list txt for several"
+                        ),
+                    ));
+                }
+                s.txt_option = Some(line);
+            }
+            let Some(k) = txt_key(value) else {
+                let why = if value.len() > MAX_TXT_LEN {
+                    format!(", {} bytes", value.len())
+                } else {
+                    String::new()
+                };
+                return Err((
+                    line,
+                    format!(
+                        "{kw} txt: expected KEY=VALUE or KEY (RFC 6763 §6): at most \
+                         {MAX_TXT_LEN} bytes, a key of printable ASCII without '=', \
+                         no control characters, got {}{why}",
+                        show(value)
+                    ),
+                ));
+            };
+            let dup = s
+                .txt
+                .iter()
+                .find(|(t, _)| txt_key(t).is_some_and(|other| other.eq_ignore_ascii_case(k)));
+            if let Some((_, first)) = dup {
+                return Err((
+                    line,
+                    format!(
+                        "{kw} txt: key {} given twice (first at line {first}; \
+                         keys are compared ignoring case, RFC 6763 §6.4)",
+                        show(k)
+                    ),
+                ));
+            }
+            if s.txt.len() >= limits::MAX_TXT_ENTRIES {
+                return Err((
+                    line,
+                    format!(
+                        "{kw} txt: too many TXT strings, at most {} (limits::MAX_TXT_ENTRIES)",
+                        limits::MAX_TXT_ENTRIES
+                    ),
+                ));
+            }
+            s.txt.push((value.to_string(), line));
+            Ok(())
+        }
+        _ => Err((line, format!("unknown option '{key}' in config service"))),
     }
 }
 
@@ -1116,7 +1473,10 @@ mod tests {
             assert_eq!(c.agent.mode, Mode::Tap);
             assert_eq!(c.agent.raw_device, None);
             assert_eq!(c.agent.log_level, Level::Info);
+            assert!(c.agent.mdns);
+            assert!(c.agent.mdns_interfaces.is_empty());
             assert!(c.peers.is_empty());
+            assert!(c.services.is_empty());
         }
         // The system default name is valid whatever the host is called.
         let c = parse("test", "").unwrap();
@@ -1224,7 +1584,7 @@ mod tests {
         fails(
             "config agent\nconfig foo\n",
             2,
-            "unknown section type 'foo' (expected one of: agent, peer)",
+            "unknown section type 'foo' (expected one of: agent, peer, service)",
         );
         fails("config 'a-b'\n", 1, "invalid section type 'a-b'");
         fails(
@@ -1281,7 +1641,8 @@ mod tests {
         assert_eq!(
             e.message,
             "unknown option 'foo' in config agent (expected one of: name, cloud, key_file, \
-             listen_port, interface, address, mtu, mode, raw_device, log_level)"
+             listen_port, interface, address, mtu, mode, raw_device, log_level, mdns, \
+             mdns_interface)"
         );
         fails(
             &format!(
@@ -1607,6 +1968,443 @@ mod tests {
             2 * limits::MAX_PEERS + 1,
             "too many peers: at most 64",
         );
+    }
+
+    fn svc(c: &Config, name: &str) -> ServiceConfig {
+        match c.services.iter().find(|s| s.name == name) {
+            Some(s) => s.clone(),
+            None => panic!("no service {name} in {c:?}"),
+        }
+    }
+
+    #[test]
+    fn full_file_with_discovery() {
+        let text = format!(
+            "config agent 'main'\n\
+             \toption name 'box-1'\n\
+             \toption mdns 'yes'\n\
+             \tlist mdns_interface 'br-lan'\n\
+             \tlist mdns_interface 'wlan0.1'\n\
+             \n\
+             config service 'web'\n\
+             \toption type 'http'\n\
+             \toption port '80'\n\
+             \tlist txt 'path=/'\n\
+             \tlist txt 'txtvers=1'\n\
+             \tlist txt 'secure'   # a boolean attribute\n\
+             \n\
+             config peer 'box2'\n\
+             \toption public_key '{}'\n\
+             \n\
+             config service 'Printer_2'\n\
+             \toption type '_IPP._TCP'\n\
+             \toption port 631\n\
+             \toption host 'printer-box'\n\
+             \toption txt 'note=Hall = left'\n\
+             \n\
+             config service 'syslog'\n\
+             \toption port '514'\n\
+             \toption type '_syslog._udp'\n",
+            key(2)
+        );
+        let c = ok(&text);
+        assert!(c.agent.mdns);
+        assert_eq!(c.agent.mdns_interfaces, vec!["br-lan", "wlan0.1"]);
+        assert_eq!(c.peers.len(), 1);
+        assert_eq!(
+            c.services,
+            vec![
+                ServiceConfig {
+                    name: "web".into(),
+                    service_type: "_http._tcp".into(),
+                    port: 80,
+                    txt: vec!["path=/".into(), "txtvers=1".into(), "secure".into()],
+                    host: None,
+                },
+                ServiceConfig {
+                    name: "Printer_2".into(),
+                    service_type: "_ipp._tcp".into(),
+                    port: 631,
+                    txt: vec!["note=Hall = left".into()],
+                    host: Some("printer-box".into()),
+                },
+                ServiceConfig {
+                    name: "syslog".into(),
+                    service_type: "_syslog._udp".into(),
+                    port: 514,
+                    txt: vec![],
+                    host: None,
+                },
+            ]
+        );
+        for off in ["0", "no", "off", "false", "disabled"] {
+            let c = ok(&format!("config agent\n\toption mdns '{off}'\n"));
+            assert!(!c.agent.mdns, "{off}");
+        }
+        // The seed of the fuzz corpus is a valid file.
+        let seed = include_str!("../../../fuzz/corpus/uci/services");
+        let c = ok(seed);
+        assert_eq!(c.services.len(), 3);
+        assert_eq!(c.agent.mdns_interfaces, vec!["br-lan", "wlan0"]);
+    }
+
+    #[test]
+    fn canonical_uci_commit_form_with_services() {
+        // As `uci commit` writes it after `uci add_list` / `uci set`.
+        let text = "\nconfig agent\n\toption name 'node7'\n\toption mdns '1'\n\
+                    \tlist mdns_interface 'br-lan'\n\nconfig service 'files'\n\
+                    \toption type '_webdav._tcp'\n\toption port '8080'\n\
+                    \tlist txt 'path=/dav'\n\tlist txt 'u=guest'\n\
+                    \toption host 'nas'\n\n";
+        let c = ok(text);
+        assert_eq!(c.agent.mdns_interfaces, vec!["br-lan"]);
+        let s = svc(&c, "files");
+        assert_eq!(s.service_type, "_webdav._tcp");
+        assert_eq!(s.port, 8080);
+        assert_eq!(s.txt, vec!["path=/dav", "u=guest"]);
+        assert_eq!(s.host.as_deref(), Some("nas"));
+        assert_eq!(ok(&format!("package cloudy\n{text}")), c);
+        // A quote inside a TXT value, as `uci commit` writes it.
+        let c = ok(r"config service s
+	option type http
+	option port 1
+	list txt 'say=it'\''s'
+");
+        assert_eq!(svc(&c, "s").txt, vec!["say=it's"]);
+    }
+
+    #[test]
+    fn service_type_normalisation() {
+        let good = [
+            ("http", "_http._tcp"),
+            ("_http._tcp", "_http._tcp"),
+            ("_printer._udp", "_printer._udp"),
+            ("HTTP", "_http._tcp"),
+            ("_Http._TCP", "_http._tcp"),
+            ("_ipp._tcp", "_ipp._tcp"),
+            ("x", "_x._tcp"),
+            ("_x._udp", "_x._udp"),
+            ("a-b-c", "_a-b-c._tcp"),
+            ("9p2000", "_9p2000._tcp"),
+            ("abcdefghijklmno", "_abcdefghijklmno._tcp"),
+        ];
+        for (input, want) in good {
+            assert_eq!(
+                normalize_service_type(input).as_deref(),
+                Ok(want),
+                "{input}"
+            );
+            // Normalised forms are fixed points.
+            assert_eq!(normalize_service_type(want).as_deref(), Ok(want));
+            let c = ok(&format!(
+                "config service s\n\toption type '{input}'\n\toption port 1\n"
+            ));
+            assert_eq!(svc(&c, "s").service_type, want);
+        }
+        let bad: &[(&str, &str)] = &[
+            ("", "whose name has 1-15"),
+            ("abcdefghijklmnop", "whose name has 1-15"),
+            ("_abcdefghijklmnop._tcp", "whose name has 1-15"),
+            ("123", "at least one letter"),
+            ("-http", "no '-' at either end"),
+            ("http-", "no '-' at either end"),
+            ("ht--tp", "no '--'"),
+            ("ht_tp", "a service type like http"),
+            ("ht.tp", "a service type like http"),
+            ("http._tcp", "a service type like http"),
+            ("_http", "(protocol missing), got '_http'"),
+            (
+                "_http._sctp",
+                "a protocol _tcp or _udp after the service name, got '_sctp'",
+            ),
+            ("_http.tcp", "a protocol _tcp or _udp"),
+            ("_http._tcp.", "without a domain"),
+            ("_http._tcp.local", "without a domain"),
+            ("__http._tcp", "whose name has"),
+            ("_._tcp", "whose name has"),
+            ("_sub._http._tcp", "a protocol _tcp or _udp"),
+            ("htt\u{e9}", "a service type like http"),
+        ];
+        for (input, needle) in bad {
+            let e = fails(
+                &format!("config service s\n\toption port 1\n\toption type '{input}'\n"),
+                3,
+                needle,
+            );
+            assert!(e.message.starts_with("option type: expected "), "{e}");
+        }
+    }
+
+    #[test]
+    fn txt_rules() {
+        let base = "config service s\n\toption type http\n\toption port 1\n";
+        let good = [
+            "k=v",
+            "k",
+            "k=",
+            "a=b=c",
+            "longkeyname12=v",
+            "with space=v",
+            "k=caf\u{e9}",
+            r#"~!@#$%^&*()_+{}|:"<>?=x"#,
+        ];
+        for t in good {
+            let quoted = t.replace('\\', "\\\\").replace('"', "\\\"");
+            let c = ok(&format!("{base}\tlist txt \"{quoted}\"\n"));
+            assert_eq!(svc(&c, "s").txt, vec![t.to_string()], "{t}");
+        }
+        // 255 bytes pass, 256 do not.
+        let max = format!("k={}", "v".repeat(253));
+        let c = ok(&format!("{base}\tlist txt '{max}'\n"));
+        assert_eq!(svc(&c, "s").txt, vec![max.clone()]);
+        fails(
+            &format!("{base}\tlist txt '{max}v'\n"),
+            4,
+            "...', 256 bytes",
+        );
+        for t in ["=v", "", "k\u{e9}=v", "k=a\tb", "\t=v", "k=\u{7f}"] {
+            let e = fails(
+                &format!("{base}\tlist txt \"{t}\"\n"),
+                4,
+                "list txt: expected KEY=VALUE or KEY (RFC 6763 §6)",
+            );
+            assert!(e.message.contains("at most 255 bytes"), "{e}");
+        }
+        // Duplicate keys, also of different case or as a boolean attribute.
+        fails(
+            &format!("{base}\tlist txt 'path=/'\n\tlist txt 'x=1'\n\tlist txt 'PATH=/b'\n"),
+            6,
+            "list txt: key 'PATH' given twice (first at line 4; keys are compared ignoring case",
+        );
+        fails(
+            &format!("{base}\tlist txt 'secure'\n\tlist txt 'secure=1'\n"),
+            5,
+            "key 'secure' given twice (first at line 4",
+        );
+        // `option txt` once, then list.
+        let c = ok(&format!("{base}\toption txt 'a=1'\n\tlist txt 'b=2'\n"));
+        assert_eq!(svc(&c, "s").txt, vec!["a=1", "b=2"]);
+        fails(
+            &format!("{base}\toption txt 'a=1'\n\toption txt 'b=2'\n"),
+            5,
+            "option txt given twice (first at line 4); use list txt",
+        );
+        // Cap.
+        let mut text = base.to_string();
+        for i in 0..limits::MAX_TXT_ENTRIES {
+            text.push_str(&format!("\tlist txt 'k{i}=v'\n"));
+        }
+        assert_eq!(svc(&ok(&text), "s").txt.len(), limits::MAX_TXT_ENTRIES);
+        text.push_str("\tlist txt 'extra=1'\n");
+        fails(
+            &text,
+            limits::MAX_TXT_ENTRIES + 4,
+            "list txt: too many TXT strings, at most 16 (limits::MAX_TXT_ENTRIES)",
+        );
+        assert_eq!(txt_key("a=b=c"), Some("a"));
+        assert_eq!(txt_key("flag"), Some("flag"));
+        assert_eq!(txt_key("=x"), None);
+    }
+
+    #[test]
+    fn service_errors() {
+        let cases: &[(&str, usize, &str)] = &[
+            (
+                "config service\n",
+                1,
+                "config service: expected a name, the instance name as published (config service 'NAME')",
+            ),
+            (
+                "config service 'my web'\n",
+                1,
+                "config service: expected a name of 1-32 letters, digits or '_', got 'my web'",
+            ),
+            ("config service 'a-b'\n", 1, "expected a name of 1-32"),
+            (
+                "\nconfig service 'web'\n\toption port 80\n",
+                2,
+                "config service 'web': missing option type (like http or _http._tcp)",
+            ),
+            (
+                "config service 'web'\n\toption type http\nconfig agent\n",
+                1,
+                "config service 'web': missing option port",
+            ),
+            (
+                "config service s\n\toption type http\n\toption port 0\n",
+                3,
+                "option port: expected a port number 1-65535, got '0'",
+            ),
+            (
+                "config service s\n\toption type http\n\toption port 65536\n",
+                3,
+                "expected a port number 1-65535",
+            ),
+            (
+                "config service s\n\toption type http\n\toption type ftp\n",
+                3,
+                "option type given twice (first at line 2)",
+            ),
+            (
+                "config service s\n\toption port 1\n\toption port 2\n",
+                3,
+                "option port given twice (first at line 2)",
+            ),
+            (
+                "config service s\n\tlist port 1\n",
+                2,
+                "port takes one value: use option port 'VALUE', not list",
+            ),
+            ("config service s\n\tlist type http\n", 2, "type takes one value"),
+            (
+                "config service s\n\toption host a\n\toption host b\n",
+                3,
+                "option host given twice (first at line 2)",
+            ),
+            (
+                "config service s\n\toption host 'a.b'\n",
+                2,
+                "option host: expected a host label of 1-63 letters, digits or '-', no '-' at either end (default: this node), got 'a.b'",
+            ),
+            ("config service s\n\toption host '-a'\n", 2, "expected a host label"),
+            ("config service s\n\toption host 'a-'\n", 2, "expected a host label"),
+            ("config service s\n\toption host 'a_b'\n", 2, "expected a host label"),
+            ("config service s\n\toption host ''\n", 2, "expected a host label"),
+        ];
+        for (text, line, needle) in cases {
+            fails(text, *line, needle);
+        }
+        let e = fails(
+            "config service s\n\toption name x\n",
+            2,
+            "unknown option 'name' in config service",
+        );
+        assert_eq!(
+            e.message,
+            "unknown option 'name' in config service (expected one of: type, port, txt, host)"
+        );
+        let long_host = "h".repeat(63);
+        let c = ok(&format!(
+            "config service s\n\toption type http\n\toption port 1\n\toption host '{long_host}'\n"
+        ));
+        assert_eq!(svc(&c, "s").host, Some(long_host.clone()));
+        fails(
+            &format!("config service s\n\toption host '{long_host}h'\n"),
+            2,
+            "expected a host label",
+        );
+        // Names unique ignoring case (DNS does), 32 characters at most.
+        fails(
+            "config service web\n\toption type http\n\toption port 1\nconfig service WEB\n",
+            4,
+            "duplicate service name 'WEB' (first at line 1 as 'web'; DNS compares names ignoring case)",
+        );
+        let n32 = "n".repeat(32);
+        let c = ok(&format!(
+            "config service {n32}\n\toption type http\n\toption port 1\n"
+        ));
+        assert_eq!(c.services[0].name, n32);
+        fails(
+            &format!("config service {n32}n\n"),
+            1,
+            "expected a name of 1-32",
+        );
+    }
+
+    #[test]
+    fn service_cap() {
+        let mut text = String::new();
+        for i in 0..limits::MAX_SERVICES {
+            text.push_str(&format!(
+                "config service 's{i}'\n\toption type 'http'\n\toption port '{}'\n",
+                i + 1
+            ));
+        }
+        let c = ok(&text);
+        assert_eq!(c.services.len(), limits::MAX_SERVICES);
+        assert_eq!(c.services[5].name, "s5");
+        assert_eq!(c.services[5].port, 6);
+        text.push_str("config service 'extra'\n");
+        fails(
+            &text,
+            3 * limits::MAX_SERVICES + 1,
+            "too many services: at most 32 (limits::MAX_SERVICES)",
+        );
+    }
+
+    #[test]
+    fn mdns_agent_options() {
+        fails(
+            "config agent\n\toption mdns 2\n",
+            2,
+            "option mdns: expected a boolean: 1/0, yes/no, on/off, true/false or enabled/disabled, got '2'",
+        );
+        fails(
+            "config agent\n\toption mdns 1\n\toption mdns 0\n",
+            3,
+            "option mdns given twice (first at line 2)",
+        );
+        fails("config agent\n\tlist mdns 1\n", 2, "mdns takes one value");
+        fails(
+            "config agent\n\tlist mdns_interface 'a/b'\n",
+            2,
+            "list mdns_interface: expected an interface name of 1-15 letters, digits, '_', '.' or '-', got 'a/b'",
+        );
+        fails(
+            "config agent\n\tlist mdns_interface 'this-is-too-long'\n",
+            2,
+            "expected an interface name",
+        );
+        fails(
+            "config agent\n\tlist mdns_interface eth0\n\tlist mdns_interface eth1\n\
+             \tlist mdns_interface eth0\n",
+            4,
+            "list mdns_interface: 'eth0' given twice (first at line 2)",
+        );
+        fails(
+            "config agent\n\toption mdns_interface eth0\n\toption mdns_interface eth1\n",
+            3,
+            "option mdns_interface given twice (first at line 2); use list mdns_interface",
+        );
+        let c = ok("config agent\n\toption mdns_interface eth0\n\tlist mdns_interface eth1\n");
+        assert_eq!(c.agent.mdns_interfaces, vec!["eth0", "eth1"]);
+        let mut text = String::from("config agent\n");
+        for i in 0..limits::MAX_MDNS_INTERFACES {
+            text.push_str(&format!("\tlist mdns_interface 'eth{i}'\n"));
+        }
+        assert_eq!(
+            ok(&text).agent.mdns_interfaces.len(),
+            limits::MAX_MDNS_INTERFACES
+        );
+        text.push_str("\tlist mdns_interface 'wlan0'\n");
+        fails(
+            &text,
+            limits::MAX_MDNS_INTERFACES + 2,
+            "list mdns_interface: too many interfaces, at most 4 (limits::MAX_MDNS_INTERFACES)",
+        );
+        // The overlay device itself is refused: default, named, raw.
+        fails(
+            "config agent\n\tlist mdns_interface 'cloudy0'\n",
+            2,
+            "mdns_interface 'cloudy0' is the overlay device, where mDNS always runs",
+        );
+        fails(
+            "config agent\n\tlist mdns_interface 'cl0'\n\toption interface 'cl0'\n",
+            2,
+            "is the overlay device",
+        );
+        fails(
+            "config agent\n\toption mode raw\n\toption raw_device br-lan\n\
+             \tlist mdns_interface br-lan\n",
+            4,
+            "'br-lan' is the overlay device",
+        );
+        // In raw mode the TAP name is unused, so it may be listed.
+        let c = ok(
+            "config agent\n\toption mode raw\n\toption raw_device br-lan\n\
+                    \tlist mdns_interface cloudy0\n",
+        );
+        assert_eq!(c.agent.mdns_interfaces, vec!["cloudy0"]);
     }
 
     #[test]

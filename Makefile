@@ -59,7 +59,7 @@ test:
 	[ $${#failed_steps[@]} -eq 0 ]
 
 test-deps:
-	@bash scripts/deps.sh test fuzz
+	@bash scripts/deps.sh test fuzz mdns
 
 test-fmt:
 	$(CARGO) fmt --all --check

@@ -1,14 +1,21 @@
 #!/usr/bin/env bash
 # Install what `make test|demo|bench|fuzz` need on a fresh Debian 12, as root.
 #
-#   scripts/deps.sh test|demo|bench|fuzz [more sets...]
+#   scripts/deps.sh test|demo|bench|fuzz|mdns [more sets...]
+#
+# `mdns` (interop tests and benchmark against real peers): avahi-daemon,
+# avahi-utils, dbus, dig, and python-zeroconf from PyPI in a venv at
+# $CLOUDY_PYENV (default /opt/cloudy-test-venv; the system python is left
+# alone). Our tests start avahi-daemon by hand inside namespaces; the
+# system's own avahi service is never started (policy-rc.d during the
+# install) and is disabled afterwards.
 #
 # Idempotent and quiet: installs only what is missing, runs `apt-get update`
 # at most once (and only when a package must be installed). When not root it
 # changes nothing and prints what to install instead.
 set -euo pipefail
 
-usage() { echo "usage: $0 test|demo|bench|fuzz ..." >&2; exit 2; }
+usage() { echo "usage: $0 test|demo|bench|fuzz|mdns ..." >&2; exit 2; }
 [ $# -ge 1 ] || usage
 
 # Debian package per command we need; the command is what we check for.
@@ -16,7 +23,13 @@ declare -A PKG_OF=(
   [ip]=iproute2 [ping]=iputils-ping [nft]=nftables [pkill]=procps
   [killall]=psmisc [python3]=python3 [iperf3]=iperf3 [tincd]=tinc
   [strip]=binutils [cc]=gcc [make]=make [musl-gcc]=musl-tools
+  [avahi-daemon]=avahi-daemon [avahi-browse]=avahi-utils [dbus-daemon]=dbus
+  [dig]=dnsutils [unshare]=util-linux
 )
+# python-zeroconf for the mdns set: venv path and pinned version.
+PYENV="${CLOUDY_PYENV:-/opt/cloudy-test-venv}"
+ZEROCONF_REQ="zeroconf==0.154.0"
+want_pyenv=no
 CMDS=()
 RUST_TARGETS=()
 CARGO_TOOLS=()
@@ -26,6 +39,7 @@ for set in "$@"; do
     demo) CMDS+=(ip ping nft pkill make cc musl-gcc); RUST_TARGETS+=(x86_64-unknown-linux-musl) ;;
     bench) CMDS+=(ip ping pkill iperf3 tincd strip make cc musl-gcc); RUST_TARGETS+=(x86_64-unknown-linux-musl) ;;
     fuzz) CMDS+=(cc make); CARGO_TOOLS+=(cargo-fuzz) ;;
+    mdns) CMDS+=(ip avahi-daemon avahi-browse dbus-daemon dig unshare); want_pyenv=yes ;;
     *) usage ;;
   esac
 done
@@ -38,6 +52,17 @@ for c in "${CMDS[@]}"; do
     case " ${missing_pkgs[*]:-} " in *" $p "*) ;; *) missing_pkgs+=("$p") ;; esac
   fi
 done
+
+# The venv needs Debian's python3-venv (ensurepip) for the system python.
+need_pyenv=no
+if [ "$want_pyenv" = yes ] && ! "$PYENV/bin/python" -c 'import zeroconf' >/dev/null 2>&1; then
+  need_pyenv=yes
+  if ! /usr/bin/python3 -c 'import ensurepip' >/dev/null 2>&1; then
+    for p in python3 python3-venv; do
+      case " ${missing_pkgs[*]:-} " in *" $p "*) ;; *) missing_pkgs+=("$p") ;; esac
+    done
+  fi
+fi
 
 missing_targets=()
 if command -v rustup >/dev/null 2>&1; then
@@ -55,7 +80,8 @@ for t in "${CARGO_TOOLS[@]:-}"; do
   command -v "$t" >/dev/null 2>&1 || missing_tools+=("$t")
 done
 
-if [ ${#missing_pkgs[@]} -eq 0 ] && [ ${#missing_targets[@]} -eq 0 ] && [ ${#missing_tools[@]} -eq 0 ]; then
+if [ ${#missing_pkgs[@]} -eq 0 ] && [ ${#missing_targets[@]} -eq 0 ] && [ ${#missing_tools[@]} -eq 0 ] \
+  && [ "$need_pyenv" = no ]; then
   exit 0
 fi
 
@@ -64,12 +90,20 @@ if [ "$(id -u)" -ne 0 ]; then
   [ ${#missing_pkgs[@]} -eq 0 ] || echo "  apt-get install -y ${missing_pkgs[*]}" >&2
   for t in "${missing_targets[@]:-}"; do [ -z "$t" ] || echo "  rustup target add $t" >&2; done
   for t in "${missing_tools[@]:-}"; do [ -z "$t" ] || echo "  cargo install $t --locked" >&2; done
+  [ "$need_pyenv" = no ] || echo "  /usr/bin/python3 -m venv $PYENV && $PYENV/bin/pip install $ZEROCONF_REQ" >&2
   exit 1
 fi
 
 if [ ${#missing_pkgs[@]} -gt 0 ]; then
   echo "deps.sh: installing ${missing_pkgs[*]}"
   export DEBIAN_FRONTEND=noninteractive
+  # No package may start its service during the install (avahi-daemon
+  # would): a policy-rc.d that denies, unless the machine already has one.
+  made_policy=no
+  if [ ! -e /usr/sbin/policy-rc.d ]; then
+    printf '#!/bin/sh\nexit 101\n' >/usr/sbin/policy-rc.d && chmod 755 /usr/sbin/policy-rc.d && made_policy=yes
+  fi
+  trap '[ "$made_policy" = no ] || rm -f /usr/sbin/policy-rc.d' EXIT
   # Update the lists only if apt cannot find a candidate (fresh image).
   if ! apt-get install -y -qq --no-install-recommends "${missing_pkgs[@]}" >/tmp/deps-apt.log 2>&1; then
     apt-get update -qq >/tmp/deps-apt.log 2>&1 || { cat /tmp/deps-apt.log >&2; exit 1; }
@@ -80,6 +114,23 @@ if [ ${#missing_pkgs[@]} -gt 0 ]; then
   if [[ " ${missing_pkgs[*]} " == *" tinc "* ]]; then
     systemctl disable --now tinc >/dev/null 2>&1 || true
   fi
+  # The system avahi must not run beside the test daemons: keep it off
+  # (under systemd, enabling it also sets up socket and D-Bus activation;
+  # disabling removes both). Without systemd, policy-rc.d kept it stopped.
+  if [[ " ${missing_pkgs[*]} " == *" avahi-daemon "* ]]; then
+    systemctl disable --now avahi-daemon.socket avahi-daemon.service >/dev/null 2>&1 || true
+  fi
+  [ "$made_policy" = no ] || rm -f /usr/sbin/policy-rc.d
+  trap - EXIT
+fi
+
+if [ "$need_pyenv" = yes ]; then
+  echo "deps.sh: python-zeroconf ($ZEROCONF_REQ) into the venv $PYENV"
+  rm -rf "$PYENV"
+  /usr/bin/python3 -m venv "$PYENV" >/tmp/deps-pip.log 2>&1 \
+    || { cat /tmp/deps-pip.log >&2; echo "deps.sh: python3 -m venv $PYENV failed" >&2; exit 1; }
+  "$PYENV/bin/pip" install -q --disable-pip-version-check "$ZEROCONF_REQ" >>/tmp/deps-pip.log 2>&1 \
+    || { cat /tmp/deps-pip.log >&2; echo "deps.sh: pip install $ZEROCONF_REQ failed" >&2; exit 1; }
 fi
 
 for t in "${missing_targets[@]:-}"; do

@@ -32,6 +32,8 @@ use std::sync::{mpsc, OnceLock};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
+pub mod mdns;
+
 pub use serde_json::Value;
 
 /// UDP port every test daemon listens on (one namespace each, no clash).

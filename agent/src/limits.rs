@@ -84,3 +84,92 @@ pub const MAX_MDNS_INTERFACES: usize = 4;
 pub const MAX_SERVICES: usize = 32;
 /// TXT strings of one configured service (each ≤ 255 bytes, RFC 6763 §6.1).
 pub const MAX_TXT_ENTRIES: usize = 16;
+
+// ---- mDNS / DNS-SD (RFC 6762, RFC 6763): capacities ----
+
+/// Interfaces the responder and browser run on: the overlay device plus
+/// the `mdns_interface`s.
+pub const MDNS_MAX_INTERFACES: usize = MAX_MDNS_INTERFACES + 1;
+/// Subnets (for the §11 on-link check) and own addresses kept per interface.
+pub const MDNS_MAX_IFACE_ADDRS: usize = 8;
+/// Services this box publishes: the configured ones plus room for
+/// `cloudy publish`.
+pub const MDNS_MAX_SERVICES: usize = MAX_SERVICES + 16;
+/// Records in the cache of other hosts' records (soonest-to-expire evicted).
+pub const MDNS_CACHE_SIZE: usize = 256;
+/// Service types browsed continuously at once (least recently used dropped).
+pub const MDNS_MAX_BROWSES: usize = 16;
+/// Outstanding one-shot resolve queries (SRV/TXT/A/AAAA of found instances).
+pub const MDNS_MAX_RESOLVES: usize = 32;
+/// Delayed responses waiting to be sent (RFC 6762 §6); more are dropped.
+pub const MDNS_MAX_PENDING: usize = 32;
+/// Records remembered for the one-multicast-per-second rule (§6.2).
+pub const MDNS_MAX_RECENT: usize = 256;
+/// Questions + records one message may declare; more and it is rejected.
+pub const MDNS_MAX_RECORDS_PER_MESSAGE: usize = 96;
+/// Largest mDNS message parsed (RFC 6762 §17: 9000 bytes with jumbo frames).
+pub const MDNS_MAX_PACKET: usize = 9000;
+/// Largest message sent over IPv4 (1500 − 20 IPv4 − 8 UDP).
+pub const MDNS_MAX_PAYLOAD_V4: usize = 1472;
+/// Largest message sent over IPv6 (1500 − 40 IPv6 − 8 UDP).
+pub const MDNS_MAX_PAYLOAD_V6: usize = 1452;
+/// Largest RDATA kept for any record (opaque types included).
+pub const MDNS_MAX_RDATA: usize = 2048;
+/// Largest TXT RDATA this box publishes (RFC 6763 §6.2 recommends ≤ 1300).
+pub const MDNS_MAX_TXT: usize = 1024;
+/// Incoming queries handled per interface and second (token bucket) ...
+pub const MDNS_QUERIES_PER_SEC: u32 = 50;
+/// ... and their burst.
+pub const MDNS_QUERY_BURST: u32 = 100;
+/// Responses sent per interface and second (token bucket) ...
+pub const MDNS_ANSWERS_PER_SEC: u32 = 25;
+/// ... and their burst.
+pub const MDNS_ANSWER_BURST: u32 = 50;
+
+// ---- mDNS / DNS-SD: protocol timers (RFC 6762 section in brackets) ----
+
+/// Random delay before the first probe, up to this (§8.1).
+pub const MDNS_PROBE_WAIT_MAX: Duration = Duration::from_millis(250);
+/// Interval between probes, and the wait after the last one (§8.1).
+pub const MDNS_PROBE_INTERVAL: Duration = Duration::from_millis(250);
+/// Probes sent before a name is ours (§8.1).
+pub const MDNS_PROBE_COUNT: u8 = 3;
+/// A probe lost on tie-break is retried after this (§8.2).
+pub const MDNS_PROBE_DEFER: Duration = Duration::from_secs(1);
+/// Unsolicited announcements after probing (§8.3: at least two) ...
+pub const MDNS_ANNOUNCE_COUNT: u8 = 2;
+/// ... this far apart (§8.3).
+pub const MDNS_ANNOUNCE_INTERVAL: Duration = Duration::from_secs(1);
+/// More conflicts than this within [`MDNS_CONFLICT_WINDOW`] slow probing (§9) ...
+pub const MDNS_MAX_CONFLICTS: u32 = 15;
+/// ... measured over this window ...
+pub const MDNS_CONFLICT_WINDOW: Duration = Duration::from_secs(10);
+/// ... to one probe sequence per this.
+pub const MDNS_CONFLICT_BACKOFF: Duration = Duration::from_secs(5);
+/// TTL of records carrying a host name: A, AAAA, SRV (§10).
+pub const MDNS_TTL_HOST: u32 = 120;
+/// TTL of other records: PTR, TXT (§10).
+pub const MDNS_TTL_OTHER: u32 = 4500;
+/// TTL cap in legacy unicast responses (§6.7).
+pub const MDNS_LEGACY_TTL: u32 = 10;
+/// Response delay for shared records: 20 ms plus up to this more (§6).
+pub const MDNS_RESPONSE_JITTER: Duration = Duration::from_millis(100);
+/// Response delay after a truncated (TC) query: 400 ms plus up to 100 ms (§7.2).
+pub const MDNS_TC_DELAY: Duration = Duration::from_millis(400);
+/// A record is multicast on one interface at most once per this (§6.2) ...
+pub const MDNS_MIN_MULTICAST_INTERVAL: Duration = Duration::from_secs(1);
+/// ... except in answer to a probe, after this (§6.2).
+pub const MDNS_PROBE_DEFENSE_INTERVAL: Duration = Duration::from_millis(250);
+/// Continuous querying: first interval between queries (§5.2) ...
+pub const MDNS_BROWSE_FIRST_INTERVAL: Duration = Duration::from_secs(1);
+/// ... doubling up to this (§5.2: capped at 60 minutes).
+pub const MDNS_BROWSE_MAX_INTERVAL: Duration = Duration::from_secs(3600);
+/// Resolve queries for one name are retried this many times, 1 s, 2 s, 4 s apart.
+pub const MDNS_RESOLVE_TRIES: u8 = 3;
+/// Passive observation of failures (§10.5): queries seen without answer ...
+pub const MDNS_POOF_QUERIES: u8 = 2;
+/// ... within this time flush the record.
+pub const MDNS_POOF_WINDOW: Duration = Duration::from_secs(10);
+/// Records with the cache-flush bit replace older ones after this (§10.2);
+/// goodbyes (TTL 0) also expire after it (§10.1).
+pub const MDNS_FLUSH_DELAY: Duration = Duration::from_secs(1);

@@ -11,6 +11,7 @@
 //! by difference: peers added, removed or changed, addresses and MTU of
 //! the device; a change of identity, port or device rebuilds only that part.
 
+pub mod mcast;
 pub mod netif;
 pub mod signal;
 pub mod udp;

@@ -3,7 +3,8 @@
 #   make build      static release binary ($(BIN))
 #   make test       everything CI runs; ends with "tests: N passed, N failed"
 #   make demo       5 boxes in network namespaces (root)
-#   make bench      cloudy vs tinc vs plain veth (root); writes docs/bench.md
+#   make bench      cloudy vs tinc vs plain veth, and cloudy's mDNS vs Avahi
+#                   (root); writes docs/bench.md
 #   make fuzz       every fuzz target for $(FUZZ_TIME) s (fuzz-long: 600 s)
 #
 # Fresh Debian 12, as root: scripts/deps.sh installs what each target needs.
@@ -85,10 +86,13 @@ demo:
 	@$(MAKE) --no-print-directory build
 	CLOUDY_BIN=$(abspath $(BIN)) bash scripts/demo.sh
 
+# The overlay table (bench.sh rewrites docs/bench.md), then the mDNS one
+# (bench_mdns.sh replaces only its own section of it).
 bench:
-	@bash scripts/deps.sh bench
+	@bash scripts/deps.sh bench mdns
 	@$(MAKE) --no-print-directory build
 	CLOUDY_BIN=$(abspath $(BIN)) bash scripts/bench.sh
+	CLOUDY_BIN=$(abspath $(BIN)) BENCH_MDNS_DOC=docs/bench.md bash scripts/bench_mdns.sh
 
 # Each target starts from its committed seeds (fuzz/corpus/T) and writes
 # what it finds to fuzz/corpus/T/generated (gitignored, never committed).

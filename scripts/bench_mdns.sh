@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# mDNS/DNS-SD benchmark (issue 4), Avahi half, in network namespaces:
+# mDNS/DNS-SD benchmark (issue 4), cloudy vs Avahi, in network namespaces:
 #   - publish-to-visible: time from starting a publisher in namespace `pub`
 #     until a streaming `avahi-browse -rpk` in namespace `obs` prints the
 #     resolved service (median of $ROUNDS, default 5; a fresh instance name
@@ -10,11 +10,13 @@
 #     from obs, median of $DIG_ROUNDS (default 20): dig's "Query time" and
 #     the wall time of the dig command;
 #   - avahi-daemon startup time (spawn to "Server startup complete").
-# The cloudy half: fill the `cloudy_*` hooks below (marked TODO); the same
-# measure_* functions then run with cloudy's commands in namespace `cl`
-# against the same observer. Until then the cloudy rows print "-".
-#
-# Prints a markdown table; with BENCH_MDNS_OUT=FILE also writes it there.
+# The cloudy half runs the same measure_* functions with cloudy's commands
+# in namespace `cl` against the same observer (the `cloudy_*` hooks), plus
+# cloudy's RSS with the same 50 services cached; its rows print "-" when
+# the binary cannot publish.
+# Prints a markdown table with the targets of issue 4; BENCH_MDNS_OUT=FILE
+# also writes it there, BENCH_MDNS_DOC=FILE replaces (or appends) its own
+# section of FILE (`make bench`: docs/bench.md, after scripts/bench.sh).
 # Needs root and `scripts/deps.sh mdns`. Not a test: it never fails on a
 # missed target, only on a broken run.
 set -euo pipefail
@@ -164,25 +166,75 @@ avahi_unpublish() {
 avahi_pid() { echo "$AVAHI_PID_pub"; }
 
 # ---------------------------------------------------------------- cloudy --
-# TODO(mdns integration): fill these hooks. cloudy runs in namespace `cl`
-# (eth0 10.201.0.3/24, on the same bridge as obs) with mDNS on eth0
-# (`list mdns_interface 'eth0'`); use cloudy_conf from netns.sh and
-# $(cloudy_bin). Each hook returns non-zero while not implemented, and the
-# cloudy rows are then skipped.
+# cloudy runs in namespace `cl` (eth0 10.201.0.3/24, on the same bridge as
+# obs) as node `cl` of cloud `bench` (host name cl.bench.local), with mDNS
+# on eth0 (`list mdns_interface 'eth0'`) besides its overlay TAP (no
+# peers). Each hook returns non-zero when it cannot do its job; the cloudy
+# rows are then skipped ("-").
+CL_NODE=cl
+CL_CLOUD=bench
+CL_PID=
+CL_BIN=
+# cl_cli ARGS...: the console client against cl's daemon.
+cl_cli() { "$CL_BIN" -c "$DIR/cl.conf" -s "$DIR/cl.sock" "$@" 2>>"$DIR/cloudy-cli.log"; }
 
-# cloudy_start: start `cloudy daemon` in cl; return once its console answers.
-cloudy_start() { return 1; }
+# cloudy_start: start `cloudy daemon` in cl; return once its console
+# answers (and it has a `publish` command).
+cloudy_start() {
+  CL_BIN="$(cloudy_bin)" || return 1
+  [ -x "$CL_BIN" ] || return 1
+  "$CL_BIN" keygen "$DIR/cl.key" >/dev/null || return 1
+  printf '%s\n' "config agent" \
+    "	option name '$CL_NODE'" "	option cloud '$CL_CLOUD'" \
+    "	option key_file '$DIR/cl.key'" "	option listen_port '6556'" \
+    "	option mode 'tap'" "	option interface 'cloudy0'" \
+    "	list address '10.203.0.3/24'" "	list mdns_interface 'eth0'" \
+    "	option log_level 'info'" >"$DIR/cl.conf"
+  nsexec cl "$CL_BIN" -c "$DIR/cl.conf" -s "$DIR/cl.sock" daemon >>"$DIR/cloudy.log" 2>&1 &
+  CL_PID=$!
+  BG_PIDS+=("$CL_PID")
+  local i
+  for ((i = 0; i < 500; i++)); do
+    cl_cli status >/dev/null && break
+    kill -0 "$CL_PID" 2>/dev/null || { say "cloudy daemon exited: $(tail -n 5 "$DIR/cloudy.log")"; return 1; }
+    sleep 0.02
+  done
+  cl_cli status >/dev/null || return 1
+  "$CL_BIN" --help 2>&1 | grep -qw publish || { say "this cloudy has no publish command"; return 1; }
+}
 # cloudy_publish NAME TYPE PORT: `cloudy publish NAME TYPE PORT k=v` in cl
 # (returns at once; visibility is measured from its start).
-cloudy_publish() { return 1; }
-# cloudy_unpublish NAME: `cloudy unpublish NAME` (must send goodbyes).
-cloudy_unpublish() { return 1; }
-# cloudy_pid: pid of the cloudy daemon (for RSS).
-cloudy_pid() { return 1; }
+cloudy_publish() { cl_cli publish "$1" "$2" "$3" "k=v" >/dev/null; }
+# cloudy_unpublish NAME: `cloudy unpublish NAME` (sends goodbyes).
+cloudy_unpublish() { cl_cli unpublish "$1" >/dev/null; }
+# cloudy_pid: pid of the cloudy daemon (nsexec exec'ed into it).
+cloudy_pid() { [ -n "$CL_PID" ] && echo "$CL_PID"; }
 # cloudy_host: the host name cloudy answers for (NODE.CLOUD.local).
-cloudy_host() { return 1; }
-# cloudy_publish_many N: publish N services (for RSS with N services).
-cloudy_publish_many() { return 1; }
+cloudy_host() { echo "$CL_NODE.$CL_CLOUD.local"; }
+# cloudy_publish_many N: publish up to N services (for RSS with N
+# services); stops at the first refusal (the agent caps published
+# services, limits::MDNS_MAX_SERVICES) and sets CL_PUBLISHED to the count.
+CL_PUBLISHED=0
+cloudy_publish_many() {
+  local i
+  for ((i = 1; i <= $1; i++)); do
+    cl_cli publish "many $i" _many._tcp $((10000 + i)) "i=$i" >/dev/null || break
+    CL_PUBLISHED=$i
+  done
+  [ "$CL_PUBLISHED" -gt 0 ]
+}
+# cloudy_cache_many TYPE N: `cloudy search TYPE --all` until cloudy has
+# resolved N services of TYPE (published by pub's avahi-daemon), ≤ 20 s.
+cloudy_cache_many() {
+  local i n=0
+  for ((i = 0; i < 100; i++)); do
+    n=$(cl_cli --json search "$1" --all | grep -o '"instance"' | wc -l) || n=0
+    [ "$n" -ge "$2" ] && return 0
+    sleep 0.2
+  done
+  say "cloudy resolved only $n of $2 $1 services"
+  return 1
+}
 
 # ------------------------------------------------------------- measuring --
 
@@ -310,35 +362,45 @@ rss_pub50=$(rss_kib "$AVAHI_PID_pub")
 rss_obs50=$(rss_kib "$AVAHI_PID_obs")
 say "avahi-daemon RSS: idle ${rss_idle} KiB, publishing 50 ${rss_pub50} KiB, 50 cached ${rss_obs50} KiB"
 
-cl_vis="-"; cl_gone="-"; cl_dig_q="-"; cl_dig_w="-"; cl_rss="-"; cl_rss50="-"; cl_start="-"
+cl_vis="-"; cl_gone="-"; cl_dig_q="-"; cl_dig_w="-"; cl_rss="-"; cl_rss50="-"; cl_rss_cached="-"; cl_start="-"
 # cell VALUE UNIT: "VALUE UNIT", or "-" when there is no value.
 cell() { if [ "$1" = "-" ] || [ -z "$1" ]; then echo "-"; else echo "$1 $2"; fi; }
+# met A OP B: "yes"/"no" for the integer comparison, "-" without values.
+met() {
+  case "$1$3" in *-*|"") echo "-"; return ;; esac
+  if [ "$1" "$2" "$3" ]; then echo yes; else echo no; fi
+}
 
 t0=$(now_us)
-if cloudy_start 2>/dev/null; then
+if cloudy_start; then
   cl_start="$((($(now_us) - t0) / 1000))"
   say "cloudy: publish-to-visible, $ROUNDS rounds"
   measure_visible cloudy cloudy_publish cloudy_unpublish || true
   cl_vis=$VIS_MS; cl_gone=$GONE_MS
+  say "cloudy: dig, $DIG_ROUNDS queries"
   measure_dig "$CL_ADDR" "$(cloudy_host)"
   cl_dig_q=$DIG_Q_MS; cl_dig_w=$DIG_WALL_MS
   cl_rss=$(rss_kib "$(cloudy_pid)")
-  if cloudy_publish_many 50; then cl_rss50=$(rss_kib "$(cloudy_pid)"); fi
+  # The 50 static services pub's avahi-daemon publishes, cached by cloudy.
+  if cloudy_cache_many _static._tcp 50; then cl_rss_cached=$(rss_kib "$(cloudy_pid)"); fi
+  if cloudy_publish_many 50; then sleep 2; cl_rss50=$(rss_kib "$(cloudy_pid)"); fi
+  say "cloudy RSS: idle ${cl_rss} KiB, 50 cached ${cl_rss_cached} KiB, +${CL_PUBLISHED} published ${cl_rss50} KiB"
 else
-  say "cloudy hooks not implemented yet (TODO in scripts/bench_mdns.sh): cloudy rows skipped"
+  say "cloudy could not be started with mDNS (see above): cloudy rows skipped"
 fi
+half_obs50=$([ -n "${rss_obs50:-}" ] && echo $((rss_obs50 / 2)) || echo -)
 
 table="$(cat <<EOF
-| mDNS measure | Avahi 0.8 (avahi-daemon) | cloudy |
-|---|---|---|
-| publish → visible in a remote avahi-browse, median of $ROUNDS | $(cell "$avahi_vis" ms) | $(cell "$cl_vis" ms) |
-| unpublish → gone in the remote avahi-browse, median of $ROUNDS | $(cell "$avahi_gone" ms) | $(cell "$cl_gone" ms) |
-| \`dig -p 5353\` one-shot A query, dig's query time (1 ms resolution), median of $DIG_ROUNDS | $(cell "$avahi_dig_q" ms) | $(cell "$cl_dig_q" ms) |
-| the same, wall time of the dig command (process start included) | $(cell "$avahi_dig_w" ms) | $(cell "$cl_dig_w" ms) |
-| RSS idle | $(cell "$rss_idle" KiB) | $(cell "$cl_rss" KiB) |
-| RSS publishing 50 services | $(cell "$rss_pub50" KiB) | $(cell "$cl_rss50" KiB) |
-| RSS with 50 services cached (remote, after browsing) | $(cell "$rss_obs50" KiB) | - |
-| daemon start to ready (avahi: host name probed, two daemons) | ${avahi_start_ms} | $(cell "$cl_start" ms) |
+| mDNS measure | Avahi 0.8 (avahi-daemon) | cloudy | target | met |
+|---|---|---|---|---|
+| publish → visible in a remote avahi-browse (full probing), median of $ROUNDS | $(cell "$avahi_vis" ms) | $(cell "$cl_vis" ms) | cloudy ≤ Avahi | $(met "$cl_vis" -le "$avahi_vis") |
+| unpublish → gone in the remote avahi-browse, median of $ROUNDS | $(cell "$avahi_gone" ms) | $(cell "$cl_gone" ms) | ≤ 2000 ms | $(met "$cl_gone" -le 2000) |
+| \`dig -p 5353\` one-shot A query, dig's query time (1 ms resolution), median of $DIG_ROUNDS | $(cell "$avahi_dig_q" ms) | $(cell "$cl_dig_q" ms) | | |
+| the same, wall time of the dig command (process start included) | $(cell "$avahi_dig_w" ms) | $(cell "$cl_dig_w" ms) | | |
+| RSS idle (cloudy: whole agent, overlay TAP up) | $(cell "$rss_idle" KiB) | $(cell "$cl_rss" KiB) | | |
+| RSS with 50 services cached (after browsing them) | $(cell "$rss_obs50" KiB) | $(cell "$cl_rss_cached" KiB) | cloudy ≤ ½ Avahi | $(met "$cl_rss_cached" -le "$half_obs50") |
+| RSS publishing 50 services (cloudy: $CL_PUBLISHED, its cap, and the 50 cached) | $(cell "$rss_pub50" KiB) | $(cell "$cl_rss50" KiB) | | |
+| daemon start to ready (avahi: host name probed; pub, obs) | ${avahi_start_ms} | $(cell "$cl_start" ms) | | |
 EOF
 )"
 echo "$table"
@@ -349,4 +411,32 @@ if [ -n "${BENCH_MDNS_OUT:-}" ]; then
     echo "$table"
   } >"$BENCH_MDNS_OUT"
   say "written to $BENCH_MDNS_OUT"
+fi
+# With BENCH_MDNS_DOC=FILE (make bench: docs/bench.md), replace the
+# "## mDNS/DNS-SD" section of FILE (from its heading to the end) with this
+# run, or append it; the rest of FILE (the overlay table) is kept.
+if [ -n "${BENCH_MDNS_DOC:-}" ]; then
+  heading="## mDNS/DNS-SD: cloudy vs Avahi"
+  keep=""
+  [ -f "$BENCH_MDNS_DOC" ] && keep="$(H="$heading" awk '$0 == ENVIRON["H"] { exit } { print }' "$BENCH_MDNS_DOC")"
+  {
+    [ -z "$keep" ] || printf '%s\n\n' "$keep" # $(…) dropped its trailing newlines
+    echo "$heading"
+    echo
+    echo "Generated by \`make bench\` (scripts/bench_mdns.sh) on $(date -u +%Y-%m-%d); do not edit by hand."
+    echo
+    echo "- machine: $(nproc) cores, Linux $(uname -r)"
+    echo "- setup: one bridge, IPv4 only; namespaces pub (publisher), obs (observer:"
+    echo "  avahi-daemon, a streaming \`avahi-browse -rpk\`, dig) and cl (cloudy, mDNS on"
+    echo "  eth0 via \`list mdns_interface\`, TAP up without peers). Visibility is timed"
+    echo "  from starting \`avahi-publish\` (pub) or \`cloudy publish\` (cl) to obs printing"
+    echo "  the resolved service; both probe their names first (RFC 6762 §8)."
+    echo "- RSS: VmRSS; Avahi's \"50 cached\" is obs's avahi-daemon after browsing 50"
+    echo "  static services of pub's; cloudy's is the whole agent after"
+    echo "  \`cloudy search _static._tcp --all\` resolved the same 50."
+    echo
+    echo "$table"
+  } >"$BENCH_MDNS_DOC.tmp"
+  mv "$BENCH_MDNS_DOC.tmp" "$BENCH_MDNS_DOC"
+  say "section \"$heading\" written to $BENCH_MDNS_DOC"
 fi

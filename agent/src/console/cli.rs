@@ -50,6 +50,21 @@ pub enum Command {
     Peers,
     Help,
     Version,
+    /// `publish NAME TYPE PORT [KEY=VALUE ...]`; TYPE normalised (`_http._tcp`).
+    Publish {
+        instance: String,
+        service_type: String,
+        port: u16,
+        txt: Vec<String>,
+    },
+    /// `unpublish NAME`.
+    Unpublish(String),
+    /// `search [TYPE] [HOST] [--all]`; TYPE normalised.
+    Search {
+        service_type: Option<String>,
+        host: Option<String>,
+        all: bool,
+    },
 }
 
 /// A malformed command line; shown as `cloudy: MESSAGE (try 'cloudy help')`.
@@ -65,7 +80,7 @@ impl std::fmt::Display for UsageError {
 impl std::error::Error for UsageError {}
 
 /// Commands, their arguments and one-line descriptions (the help text).
-const COMMANDS: [(&str, &str, &str); 8] = [
+const COMMANDS: [(&str, &str, &str); 11] = [
     (
         "daemon",
         "",
@@ -78,6 +93,17 @@ const COMMANDS: [(&str, &str, &str); 8] = [
         "list the members of the cloud and how they are reached",
     ),
     ("pubkey", "", "print this box's public key"),
+    (
+        "publish",
+        " NAME TYPE PORT [KEY=VALUE ...]",
+        "announce a service (TYPE as http or _http._tcp) by mDNS/DNS-SD",
+    ),
+    ("unpublish", " NAME", "withdraw a published service"),
+    (
+        "search",
+        " [TYPE] [HOST] [--all]",
+        "list services of this micro cloud (--all: all seen), by RTT and hops",
+    ),
     (
         "keygen",
         " [FILE]",
@@ -98,13 +124,19 @@ pub fn usage() -> String {
         "usage: cloudy [-c CONFIG] [-s SOCKET] [--json] COMMAND [ARGS]\n\ncommands:\n",
     );
     for (name, args, what) in COMMANDS {
-        s.push_str(&format!("  {:<16}{what}\n", format!("{name}{args}")));
+        let left = format!("{name}{args}");
+        if left.len() < 16 {
+            s.push_str(&format!("  {left:<16}{what}\n"));
+        } else {
+            s.push_str(&format!("  {left}\n  {:<16}{what}\n", ""));
+        }
     }
     s.push_str(&format!(
         "\noptions:\n\
          \x20 -c, --config CONFIG  configuration file (default {DEFAULT_CONFIG_PATH}, or ${ENV_CONFIG})\n\
          \x20 -s, --socket SOCKET  control socket (default {DEFAULT_SOCKET_PATH}, or ${ENV_SOCKET})\n\
-         \x20     --json           print status and peers as JSON\n\
+         \x20     --json           print status, peers and search as JSON\n\
+         \x20     --all            search: also services outside this micro cloud\n\
          \x20 -h, --help           show this help\n\
          \x20     --version        print the version\n"
     ));
@@ -127,6 +159,7 @@ pub fn parse_args_with_env(
     let mut json = false;
     let mut help = false;
     let mut version = false;
+    let mut all = false;
     let mut words: Vec<&str> = Vec::new();
     let mut it = args.iter();
     let mut options_done = false;
@@ -162,6 +195,7 @@ pub fn parse_args_with_env(
                 return Err(UsageError(format!("option {name} takes no value")))
             }
             "--json" => json = true,
+            "--all" => all = true,
             "-h" | "--help" => help = true,
             "--version" => version = true,
             _ => return Err(UsageError(format!("unknown option {arg}"))),
@@ -191,6 +225,9 @@ pub fn parse_args_with_env(
     let Some((&name, rest)) = words.split_first() else {
         return Err(UsageError("no command given".into()));
     };
+    if all && name != "search" {
+        return Err(UsageError("--all only goes with search".into()));
+    }
     let no_args = |command| {
         if rest.is_empty() {
             cli(command)
@@ -211,8 +248,66 @@ pub fn parse_args_with_env(
             [file] => cli(Command::Keygen(Some(PathBuf::from(file)))),
             _ => Err(UsageError("keygen takes at most one FILE".into())),
         },
+        "publish" => match rest {
+            [instance, ty, port, txt @ ..] => cli(Command::Publish {
+                instance: instance_arg(instance)?,
+                service_type: type_arg(ty)?,
+                port: port_arg(port)?,
+                txt: txt.iter().map(|t| txt_arg(t)).collect::<Result<_, _>>()?,
+            }),
+            _ => Err(UsageError(
+                "publish needs NAME TYPE PORT [KEY=VALUE ...]".into(),
+            )),
+        },
+        "unpublish" => match rest {
+            [instance] => cli(Command::Unpublish(instance_arg(instance)?)),
+            _ => Err(UsageError("unpublish needs exactly one NAME".into())),
+        },
+        "search" => {
+            let (service_type, host) = match rest {
+                [] => (None, None),
+                [ty] => (Some(type_arg(ty)?), None),
+                [ty, host] => (Some(type_arg(ty)?), Some(host.to_string())),
+                _ => return Err(UsageError("search takes at most TYPE and HOST".into())),
+            };
+            cli(Command::Search {
+                service_type,
+                host,
+                all,
+            })
+        }
         _ => Err(UsageError(format!("unknown command '{name}'"))),
     }
+}
+
+fn instance_arg(s: &str) -> Result<String, UsageError> {
+    if s.is_empty() || s.len() > 63 || s.chars().any(char::is_control) {
+        return Err(UsageError(
+            "a service NAME is 1-63 bytes without control characters".into(),
+        ));
+    }
+    Ok(s.to_string())
+}
+
+fn type_arg(s: &str) -> Result<String, UsageError> {
+    crate::config::uci::normalize_service_type(s)
+        .map_err(|e| UsageError(format!("bad service TYPE: expected {e}")))
+}
+
+fn port_arg(s: &str) -> Result<u16, UsageError> {
+    match s.parse::<u16>() {
+        Ok(p) if p > 0 => Ok(p),
+        _ => Err(UsageError(format!("PORT must be 1-65535, got '{s}'"))),
+    }
+}
+
+fn txt_arg(s: &str) -> Result<String, UsageError> {
+    if s.is_empty() || s.starts_with('=') || s.len() > 255 {
+        return Err(UsageError(format!(
+            "TXT entries are KEY=VALUE (or KEY), at most 255 bytes, got '{s}'"
+        )));
+    }
+    Ok(s.to_string())
 }
 
 /// How a command failed.
@@ -320,8 +415,73 @@ pub fn run(cli: &Cli, out: &mut dyn Write) -> Result<(), Failure> {
             ),
             other => return Err(unexpected(other)),
         },
+        Command::Publish {
+            instance,
+            service_type,
+            port,
+            txt,
+        } => {
+            let req = Request::Publish {
+                instance: instance.clone(),
+                service_type: service_type.clone(),
+                port: *port,
+                txt: txt.clone(),
+                host: None,
+            };
+            done(out, ask(cli, &req)?)?;
+        }
+        Command::Unpublish(instance) => {
+            let req = Request::Unpublish {
+                instance: instance.clone(),
+            };
+            done(out, ask(cli, &req)?)?;
+        }
+        Command::Search {
+            service_type,
+            host,
+            all,
+        } => {
+            let req = Request::Search {
+                service_type: service_type.clone(),
+                host: host.clone(),
+                all: *all,
+            };
+            let mut answer = ask(cli, &req)?;
+            // A browse that just started: wait once for the answers.
+            if let Response::Services { retry_ms, .. } = answer {
+                if retry_ms > 0 {
+                    let wait = u64::from(retry_ms.min(SEARCH_MAX_WAIT_MS));
+                    std::thread::sleep(std::time::Duration::from_millis(wait));
+                    answer = ask(cli, &req)?;
+                }
+            }
+            match answer {
+                Response::Services { services, .. } => emit(
+                    out,
+                    &if cli.json {
+                        format::services_json(&services)
+                    } else {
+                        format::services_table(&services)
+                    },
+                ),
+                other => return Err(unexpected(other)),
+            }
+        }
     }
     Ok(())
+}
+
+/// Longest wait `search` accepts from the daemon before asking again.
+pub const SEARCH_MAX_WAIT_MS: u32 = 3000;
+
+fn done(out: &mut dyn Write, r: Response) -> Result<(), Failure> {
+    match r {
+        Response::Ok(text) => {
+            emit(out, &format!("{text}\n"));
+            Ok(())
+        }
+        other => Err(unexpected(other)),
+    }
 }
 
 /// The config's key file, or the default one if the config is unreadable.
@@ -386,6 +546,8 @@ fn unexpected(r: Response) -> Failure {
         Response::Peers(_) => "peers",
         Response::PublicKey(_) => "public key",
         Response::Error(_) => "error",
+        Response::Ok(_) => "ok",
+        Response::Services { .. } => "services",
     };
     err(format!("unexpected answer from the daemon ({what})"))
 }
@@ -492,6 +654,62 @@ mod test {
         assert_eq!(e("status now"), "status takes no arguments");
         assert_eq!(e("keygen a b"), "keygen takes at most one FILE");
         assert_eq!(e("-json status"), "unknown option -json");
+    }
+
+    #[test]
+    fn discovery_commands() {
+        assert_eq!(
+            command("publish web http 8080 path=/ v=1"),
+            Command::Publish {
+                instance: "web".into(),
+                service_type: "_http._tcp".into(),
+                port: 8080,
+                txt: vec!["path=/".into(), "v=1".into()],
+            }
+        );
+        assert_eq!(
+            command("publish ssh _SSH._tcp 22"),
+            Command::Publish {
+                instance: "ssh".into(),
+                service_type: "_ssh._tcp".into(),
+                port: 22,
+                txt: vec![],
+            }
+        );
+        assert_eq!(command("unpublish web"), Command::Unpublish("web".into()));
+        let search = |t: Option<&str>, h: Option<&str>, all| Command::Search {
+            service_type: t.map(String::from),
+            host: h.map(String::from),
+            all,
+        };
+        assert_eq!(command("search"), search(None, None, false));
+        assert_eq!(command("search --all"), search(None, None, true));
+        assert_eq!(
+            command("--json search http b"),
+            search(Some("_http._tcp"), Some("b"), false)
+        );
+        assert_eq!(
+            command("search _ipp._tcp --all"),
+            search(Some("_ipp._tcp"), None, true)
+        );
+        assert!(parse("--json search").unwrap().json);
+        let e = |s: &str| parse(s).unwrap_err().0;
+        assert_eq!(e("publish web http 0"), "PORT must be 1-65535, got '0'");
+        assert_eq!(
+            e("publish web http 70000"),
+            "PORT must be 1-65535, got '70000'"
+        );
+        assert!(e("publish web _http._xyz 80").starts_with("bad service TYPE"));
+        assert!(e("publish web http 80 =x").starts_with("TXT entries are KEY=VALUE"));
+        assert_eq!(
+            e("publish web http"),
+            "publish needs NAME TYPE PORT [KEY=VALUE ...]"
+        );
+        assert_eq!(e("unpublish"), "unpublish needs exactly one NAME");
+        assert_eq!(e("unpublish a b"), "unpublish needs exactly one NAME");
+        assert_eq!(e("search a b c"), "search takes at most TYPE and HOST");
+        assert!(e("search !!").starts_with("bad service TYPE"));
+        assert_eq!(e("status --all"), "--all only goes with search");
     }
 
     #[test]
@@ -605,12 +823,51 @@ mod test {
             peers_relayed: 0,
             mac_entries: 0,
             stats: OverlayStats::default(),
+            discovery: None,
         };
         let reply = status.clone();
+        let found = vec![crate::console::proto::ServiceInfo {
+            instance: "web".into(),
+            service_type: "_http._tcp".into(),
+            host: "b.c.local".into(),
+            address: None,
+            port: 80,
+            txt: vec![],
+            rtt_us: Some(2000),
+            hops: 1,
+            local: false,
+        }];
+        let list = found.clone();
+        let mut searches = 0;
         let mut handler = move |r: Request| match r {
             Request::Status => Response::Status(reply.clone()),
             Request::Peers => Response::Peers(vec![]),
             Request::PublicKey => Response::PublicKey([5; 32]),
+            Request::Publish {
+                instance,
+                service_type,
+                port,
+                ..
+            } => Response::Ok(format!(
+                "published '{instance}' as {service_type} on port {port}"
+            )),
+            Request::Unpublish { instance } if instance == "web" => Response::Ok("gone".into()),
+            Request::Unpublish { .. } => Response::error("no published service named 'x'"),
+            // The first search says "warming up", the second answers.
+            Request::Search { .. } => {
+                searches += 1;
+                if searches == 1 {
+                    Response::Services {
+                        services: vec![],
+                        retry_ms: 30,
+                    }
+                } else {
+                    Response::Services {
+                        services: list.clone(),
+                        retry_ms: 0,
+                    }
+                }
+            }
         };
         let cases = [
             (Command::Status, false, format::status_text(&status)),
@@ -621,6 +878,30 @@ mod test {
                 Command::Pubkey,
                 false,
                 format!("{}\n", crate::keys::encode_public(&[5; 32])),
+            ),
+            (
+                Command::Publish {
+                    instance: "web".into(),
+                    service_type: "_http._tcp".into(),
+                    port: 80,
+                    txt: vec![],
+                },
+                false,
+                "published 'web' as _http._tcp on port 80\n".to_string(),
+            ),
+            (
+                Command::Unpublish("web".into()),
+                false,
+                "gone\n".to_string(),
+            ),
+            (
+                Command::Search {
+                    service_type: None,
+                    host: None,
+                    all: false,
+                },
+                false,
+                format::services_table(&found),
             ),
         ];
         for (command, json, want) in cases {
@@ -635,6 +916,21 @@ mod test {
             assert_eq!(r, Ok(()));
             assert_eq!(out, want);
         }
+        let cli = cli_in(&dir, Command::Unpublish("x".into()), false);
+        let t = std::thread::spawn(move || run_capture(&cli));
+        let start = std::time::Instant::now();
+        while !t.is_finished() && start.elapsed() < Duration::from_secs(5) {
+            server.handle_ready(Instant::ZERO, &mut handler);
+            std::thread::sleep(Duration::from_millis(2));
+        }
+        let (r, out) = t.join().unwrap();
+        assert_eq!(
+            r,
+            Err(Failure::Error(
+                "the daemon answered: no published service named 'x'".into()
+            ))
+        );
+        assert_eq!(out, "");
         drop(server);
         let _ = std::fs::remove_dir_all(&dir);
     }

@@ -1,5 +1,5 @@
-//! Output of `cloudy status` and `cloudy peers`: aligned text for people,
-//! JSON for scripts.
+//! Output of `cloudy status`, `cloudy peers` and `cloudy search`: aligned
+//! text for people, JSON for scripts.
 //!
 //! JSON is written by a tiny writer instead of serde_json (binary size
 //! matters on routers). Strings are escaped as RFC 8259 §7 requires:
@@ -14,7 +14,7 @@
 
 use core::fmt::Write as _;
 
-use super::proto::StatusInfo;
+use super::proto::{DiscoveryInfo, ServiceInfo, StatusInfo};
 use crate::keys::encode_public;
 use crate::overlay::{OverlayStats, PeerInfo};
 
@@ -132,6 +132,170 @@ pub fn peers_table(peers: &[PeerInfo]) -> String {
     out
 }
 
+/// Lines of cells as an aligned table: columns separated by two spaces,
+/// no trailing blanks.
+fn render<const N: usize>(rows: &[[String; N]]) -> String {
+    let mut widths = [0usize; N];
+    for row in rows {
+        for (w, cell) in widths.iter_mut().zip(row) {
+            *w = (*w).max(cell.chars().count());
+        }
+    }
+    let mut out = String::new();
+    for row in rows {
+        let mut line = String::new();
+        for (cell, w) in row.iter().zip(widths) {
+            if !line.is_empty() {
+                line.push_str("  ");
+            }
+            let _ = write!(line, "{cell:<w$}");
+        }
+        out.push_str(line.trim_end());
+        out.push('\n');
+    }
+    out
+}
+
+/// `ADDRESS:PORT` (`[v6]:port`), `-:PORT` when the address is unknown.
+fn address_port(s: &ServiceInfo) -> String {
+    match s.address {
+        Some(a) => std::net::SocketAddr::new(a, s.port).to_string(),
+        None => format!("-:{}", s.port),
+    }
+}
+
+/// The `cloudy search` table: one header line and one line per service.
+/// Names and TXT come from the network: control characters show as `?`.
+pub fn services_table(services: &[ServiceInfo]) -> String {
+    const HEADER: [&str; 7] = [
+        "INSTANCE",
+        "TYPE",
+        "HOST",
+        "ADDRESS:PORT",
+        "TXT",
+        "RTT(ms)",
+        "HOPS",
+    ];
+    let mut rows: Vec<[String; 7]> = Vec::with_capacity(services.len() + 1);
+    rows.push(HEADER.map(str::to_string));
+    for s in services {
+        let txt = if s.txt.is_empty() {
+            "-".to_string()
+        } else {
+            printable(&s.txt.join(" "))
+        };
+        rows.push([
+            printable(&s.instance),
+            printable(&s.service_type),
+            printable(&s.host),
+            address_port(s),
+            txt,
+            rtt_ms(s.rtt_us),
+            if s.rtt_us.is_none() && s.hops == 0 {
+                "-".to_string()
+            } else {
+                s.hops.to_string()
+            },
+        ]);
+    }
+    render(&rows)
+}
+
+/// `cloudy --json search`: an array of objects, one line.
+pub fn services_json(services: &[ServiceInfo]) -> String {
+    let mut j = Json::new();
+    j.begin('[');
+    for s in services {
+        j.begin('{');
+        j.str("instance", &s.instance);
+        j.str("type", &s.service_type);
+        j.str("host", &s.host);
+        j.opt_str("address", s.address.map(|a| a.to_string()).as_deref());
+        j.num("port", u64::from(s.port));
+        j.key("txt");
+        j.begin('[');
+        for t in &s.txt {
+            j.sep();
+            escape_into(&mut j.out, t);
+        }
+        j.end(']');
+        j.opt_num("rtt_us", s.rtt_us);
+        j.num("hops", u64::from(s.hops));
+        j.raw("local", if s.local { "true" } else { "false" });
+        j.end('}');
+    }
+    j.end(']');
+    j.finish()
+}
+
+fn discovery_lines(line: &mut dyn FnMut(&str, String), d: Option<&DiscoveryInfo>) {
+    let Some(d) = d else {
+        line("discovery", "off".to_string());
+        return;
+    };
+    line(
+        "discovery",
+        format!(
+            "{} on {}",
+            printable(&d.host),
+            printable(&d.interfaces.join(", "))
+        ),
+    );
+    line(
+        "services",
+        format!(
+            "{} published, {} cached, {} browsing, {} conflicts",
+            d.published, d.cached, d.browsing, d.conflicts
+        ),
+    );
+    line(
+        "mdns pkts",
+        format!(
+            "{} received, {} queries sent, {} responses sent, {} goodbyes, {} send errors",
+            d.packets_received, d.queries_sent, d.responses_sent, d.goodbyes_sent, d.send_errors
+        ),
+    );
+    line(
+        "mdns drops",
+        format!(
+            "{} malformed, {} off-link, {} rate, {} ignored, {} unknown interface",
+            d.dropped_malformed,
+            d.dropped_offlink,
+            d.dropped_rate,
+            d.dropped_ignored,
+            d.dropped_unknown_iface
+        ),
+    );
+}
+
+fn discovery_object(j: &mut Json, d: &DiscoveryInfo) {
+    j.begin('{');
+    j.str("host", &d.host);
+    j.key("interfaces");
+    j.begin('[');
+    for i in &d.interfaces {
+        j.sep();
+        escape_into(&mut j.out, i);
+    }
+    j.end(']');
+    j.num("published", u64::from(d.published));
+    j.num("cached", u64::from(d.cached));
+    j.num("browsing", u64::from(d.browsing));
+    j.num("packets_received", d.packets_received);
+    j.num("dropped_malformed", d.dropped_malformed);
+    j.num("dropped_offlink", d.dropped_offlink);
+    j.num("dropped_rate", d.dropped_rate);
+    j.num("dropped_ignored", d.dropped_ignored);
+    j.num("dropped_unknown_iface", d.dropped_unknown_iface);
+    j.num("conflicts", d.conflicts);
+    j.num("queries_sent", d.queries_sent);
+    j.num("responses_sent", d.responses_sent);
+    j.num("goodbyes_sent", d.goodbyes_sent);
+    j.num("send_errors", d.send_errors);
+    j.num("cache_evictions", d.cache_evictions);
+    j.end('}');
+}
+
 /// The `cloudy status` text: one `label: value` line per item.
 pub fn status_text(s: &StatusInfo) -> String {
     let st = &s.stats;
@@ -187,6 +351,7 @@ pub fn status_text(s: &StatusInfo) -> String {
             st.dropped_no_route
         ),
     );
+    discovery_lines(&mut line, s.discovery.as_ref());
     out
 }
 
@@ -362,6 +527,13 @@ pub fn status_json(s: &StatusInfo) -> String {
     j.num("mac_entries", u64::from(s.mac_entries));
     j.key("stats");
     stats_object(&mut j, &s.stats);
+    match &s.discovery {
+        Some(d) => {
+            j.key("discovery");
+            discovery_object(&mut j, d);
+        }
+        None => j.raw("discovery", "null"),
+    }
     j.end('}');
     j.finish()
 }
@@ -449,6 +621,7 @@ mod test {
                 rx_packets: u64::MAX,
                 ..OverlayStats::default()
             },
+            discovery: None,
         }
     }
 
@@ -508,7 +681,7 @@ mod test {
         let s = status_json(&status());
         assert!(s.contains(r#""cloud":"guifi\t\"x\"""#));
         assert!(s.contains(r#""stats":{"rx_packets":18446744073709551615,"#));
-        assert!(s.ends_with("\"relayed_frames\":0}}\n"));
+        assert!(s.ends_with("\"relayed_frames\":0},\"discovery\":null}\n"));
     }
 
     /// A strict JSON checker (RFC 8259 grammar), enough to prove validity.
@@ -570,6 +743,8 @@ mod test {
                     Ok(j)
                 }
                 _ if b[i..].starts_with(b"null") => Ok(i + 4),
+                _ if b[i..].starts_with(b"true") => Ok(i + 4),
+                _ if b[i..].starts_with(b"false") => Ok(i + 5),
                 _ => Err(i),
             }
         }
@@ -618,6 +793,81 @@ mod test {
         }
         assert!(check_json("{\"a\":\"\u{1}\"}").is_err());
         assert!(check_json("[1,]").is_err());
+    }
+
+    fn services() -> Vec<ServiceInfo> {
+        vec![
+            ServiceInfo {
+                instance: "web".into(),
+                service_type: "_http._tcp".into(),
+                host: "b.c1.local".into(),
+                address: Some("10.0.0.2".parse().unwrap()),
+                port: 8080,
+                txt: vec!["path=/".into(), "v=\"1\"".into()],
+                rtt_us: Some(1234),
+                hops: 1,
+                local: false,
+            },
+            ServiceInfo {
+                instance: "pr\u{1b}nt".into(),
+                service_type: "_ipp._tcp".into(),
+                host: "x.local".into(),
+                address: Some("fe80::1".parse().unwrap()),
+                port: 631,
+                txt: vec![],
+                rtt_us: None,
+                hops: 0,
+                local: false,
+            },
+        ]
+    }
+
+    #[test]
+    fn services_table_and_json() {
+        assert_eq!(
+            services_table(&services()),
+            "INSTANCE  TYPE        HOST        ADDRESS:PORT   TXT           RTT(ms)  HOPS\n\
+             web       _http._tcp  b.c1.local  10.0.0.2:8080  path=/ v=\"1\"  1.23     1\n\
+             pr?nt     _ipp._tcp   x.local     [fe80::1]:631  -             -        -\n"
+        );
+        assert_eq!(
+            services_table(&[]),
+            "INSTANCE  TYPE  HOST  ADDRESS:PORT  TXT  RTT(ms)  HOPS\n"
+        );
+        let j = services_json(&services());
+        assert!(
+            j.starts_with(
+                "[{\"instance\":\"web\",\"type\":\"_http._tcp\",\"host\":\"b.c1.local\",\
+             \"address\":\"10.0.0.2\",\"port\":8080,\"txt\":[\"path=/\",\"v=\\\"1\\\"\"],\
+             \"rtt_us\":1234,\"hops\":1,\"local\":false},"
+            ),
+            "{j}"
+        );
+        assert!(j.contains("\"txt\":[],\"rtt_us\":null"), "{j}");
+        assert_eq!(check_json(&j), Ok(()));
+        assert_eq!(services_json(&[]), "[]\n");
+        let mut st = status();
+        st.discovery = Some(DiscoveryInfo {
+            host: "a.c1.local".into(),
+            interfaces: vec!["cloudy0".into(), "br-lan".into()],
+            published: 2,
+            cached: 7,
+            ..DiscoveryInfo::default()
+        });
+        let text = status_text(&st);
+        assert!(
+            text.contains("discovery:   a.c1.local on cloudy0, br-lan\n"),
+            "{text}"
+        );
+        assert!(text.contains("services:    2 published, 7 cached, 0 browsing, 0 conflicts\n"));
+        assert!(
+            text.contains("mdns drops:  0 malformed, 0 off-link"),
+            "{text}"
+        );
+        assert_eq!(check_json(&status_json(&st)), Ok(()));
+        assert!(status_json(&st).contains("\"discovery\":{\"host\":\"a.c1.local\""));
+        assert!(status_text(&status()).contains("discovery:   off\n"));
+        assert!(status_json(&status()).contains("\"discovery\":null}"));
     }
 
     /// Cross-check with Python's json module when it is installed.

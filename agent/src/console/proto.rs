@@ -22,6 +22,7 @@
 //! never a panic.
 
 use core::fmt;
+use std::net::IpAddr;
 
 use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
@@ -45,6 +46,30 @@ pub enum Request {
     Peers,
     /// This box's public key (`cloudy pubkey` when the key file is unreadable).
     PublicKey,
+    /// Publish a DNS-SD service (`cloudy publish`); answered with
+    /// [`Response::Ok`].
+    Publish {
+        instance: String,
+        /// `http` or `_http._tcp`.
+        service_type: String,
+        port: u16,
+        /// `KEY=VALUE` strings.
+        txt: Vec<String>,
+        /// Target host label; `None` for this box.
+        host: Option<String>,
+    },
+    /// Withdraw a published service (`cloudy unpublish`), with goodbyes.
+    Unpublish { instance: String },
+    /// Services known now (`cloudy search`); answered with
+    /// [`Response::Services`].
+    Search {
+        /// `http` or `_http._tcp`; `None` for all types.
+        service_type: Option<String>,
+        /// A host label or full host name, case-insensitive.
+        host: Option<String>,
+        /// Also hosts outside `CLOUD.local`.
+        all: bool,
+    },
 }
 
 /// The daemon's answer. Append new variants at the end.
@@ -58,6 +83,61 @@ pub enum Response {
     PublicKey(PublicKey),
     /// The request failed or was not understood; one line of text.
     Error(String),
+    /// The request was done; one line of text for the operator.
+    Ok(String),
+    /// Services found, sorted by RTT, then hops, then instance name.
+    Services {
+        services: Vec<ServiceInfo>,
+        /// Nonzero while the browse behind this answer has just started:
+        /// ask again after this many milliseconds for a complete list.
+        retry_ms: u32,
+    },
+}
+
+/// One service of `cloudy search`.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ServiceInfo {
+    pub instance: String,
+    /// `_http._tcp`.
+    pub service_type: String,
+    /// `node.cloud.local`.
+    pub host: String,
+    pub address: Option<IpAddr>,
+    pub port: u16,
+    pub txt: Vec<String>,
+    /// Round-trip time to the box behind `host` over the overlay; 0 for
+    /// this box, `None` when not an overlay member.
+    pub rtt_us: Option<u64>,
+    /// Overlay hops to that box: 0 for this box or unknown boxes.
+    pub hops: u8,
+    /// Published by this box.
+    pub local: bool,
+}
+
+/// The discovery part of `cloudy status` (absent when mDNS is off).
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct DiscoveryInfo {
+    /// Our host name, `node.cloud.local` (or `node-2...` after a conflict).
+    pub host: String,
+    /// Interfaces mDNS runs on.
+    pub interfaces: Vec<String>,
+    pub published: u32,
+    pub cached: u32,
+    pub browsing: u32,
+    pub packets_received: u64,
+    pub dropped_malformed: u64,
+    pub dropped_offlink: u64,
+    pub dropped_rate: u64,
+    pub dropped_ignored: u64,
+    /// Datagrams from an interface mDNS does not run on.
+    pub dropped_unknown_iface: u64,
+    pub conflicts: u64,
+    pub queries_sent: u64,
+    pub responses_sent: u64,
+    pub goodbyes_sent: u64,
+    /// Sends the kernel refused.
+    pub send_errors: u64,
+    pub cache_evictions: u64,
 }
 
 impl Response {
@@ -90,6 +170,8 @@ pub struct StatusInfo {
     pub peers_relayed: u32,
     pub mac_entries: u32,
     pub stats: OverlayStats,
+    /// `None` when discovery is off (`option mdns '0'`) or failed to start.
+    pub discovery: Option<DiscoveryInfo>,
 }
 
 /// Why a frame was rejected. After any of these the byte stream is out of
@@ -269,6 +351,7 @@ mod test {
                 relayed_frames: 200,
                 ..OverlayStats::default()
             },
+            discovery: None,
         }
     }
 
@@ -285,6 +368,7 @@ mod test {
         b.push(1); // rx_packets
         b.extend_from_slice(&[0; 11]);
         b.extend_from_slice(&[0xc8, 0x01]); // relayed_frames = 200
+        b.push(0); // discovery: None
         let mut frame = (b.len() as u32).to_be_bytes().to_vec();
         frame.extend_from_slice(&b);
         frame
@@ -351,6 +435,78 @@ mod test {
         let peers = Response::Peers(vec![peer_fixture()]);
         assert_eq!(encode_frame(&peers).unwrap(), peers_bytes());
         assert_eq!(decode_body::<Response>(&peers_bytes()[4..]), Ok(peers));
+    }
+
+    #[test]
+    fn discovery_requests() {
+        let publish = Request::Publish {
+            instance: "web".into(),
+            service_type: "http".into(),
+            port: 8080,
+            txt: vec!["a=b".into()],
+            host: None,
+        };
+        let mut want = vec![
+            0, 0, 0, 18, 3, 3, b'w', b'e', b'b', 4, b'h', b't', b't', b'p',
+        ];
+        want.extend_from_slice(&[0x90, 0x3f]); // 8080
+        want.extend_from_slice(&[1, 3, b'a', b'=', b'b', 0]);
+        assert_eq!(encode_frame(&publish).unwrap(), want);
+        assert_eq!(decode_body::<Request>(&want[4..]), Ok(publish));
+        let unpublish = Request::Unpublish {
+            instance: "web".into(),
+        };
+        let want = [0, 0, 0, 5, 4, 3, b'w', b'e', b'b'];
+        assert_eq!(encode_frame(&unpublish).unwrap(), want);
+        assert_eq!(decode_body::<Request>(&want[4..]), Ok(unpublish));
+        let search = Request::Search {
+            service_type: Some("ssh".into()),
+            host: None,
+            all: true,
+        };
+        let want = [0, 0, 0, 8, 5, 1, 3, b's', b's', b'h', 0, 1];
+        assert_eq!(encode_frame(&search).unwrap(), want);
+        assert_eq!(decode_body::<Request>(&want[4..]), Ok(search));
+    }
+
+    #[test]
+    fn discovery_responses() {
+        let ok = Response::Ok("done".into());
+        let want = [0, 0, 0, 6, 4, 4, b'd', b'o', b'n', b'e'];
+        assert_eq!(encode_frame(&ok).unwrap(), want);
+        assert_eq!(decode_body::<Response>(&want[4..]), Ok(ok));
+        let services = Response::Services {
+            services: vec![ServiceInfo {
+                instance: "w".into(),
+                service_type: "_h._tcp".into(),
+                host: "a.c.local".into(),
+                address: Some("10.0.0.1".parse().unwrap()),
+                port: 80,
+                txt: vec![],
+                rtt_us: Some(1000),
+                hops: 1,
+                local: false,
+            }],
+            retry_ms: 1500,
+        };
+        let mut want = vec![5, 1, 1, b'w', 7];
+        want.extend_from_slice(b"_h._tcp");
+        want.push(9);
+        want.extend_from_slice(b"a.c.local");
+        want.extend_from_slice(&[1, 0, 10, 0, 0, 1, 80, 0, 1, 0xe8, 0x07, 1, 0]);
+        want.extend_from_slice(&[0xdc, 0x0b]); // 1500
+        let frame = encode_frame(&services).unwrap();
+        assert_eq!(&frame[4..], &want[..]);
+        assert_eq!(decode_body::<Response>(&want), Ok(services));
+        let mut st = status_fixture();
+        st.discovery = Some(DiscoveryInfo {
+            host: "a.c.local".into(),
+            published: 2,
+            ..DiscoveryInfo::default()
+        });
+        let r = Response::Status(st);
+        let frame = encode_frame(&r).unwrap();
+        assert_eq!(decode_body::<Response>(&frame[4..]), Ok(r));
     }
 
     #[test]

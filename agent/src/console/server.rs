@@ -562,6 +562,9 @@ mod test {
             Request::PublicKey => Response::PublicKey([9; 32]),
             Request::Peers => Response::Peers(vec![]),
             Request::Status => Response::error("no status in tests"),
+            Request::Publish { .. } | Request::Unpublish { .. } | Request::Search { .. } => {
+                Response::error("no discovery in tests")
+            }
         }
     }
 

@@ -10,7 +10,12 @@
 //! logged with file and line and changes nothing. A valid one is applied
 //! by difference: peers added, removed or changed, addresses and MTU of
 //! the device; a change of identity, port or device rebuilds only that part.
+//!
+//! Discovery (`option mdns`, [`discovery`]) adds the mDNS sockets to the
+//! same loop; if port 5353 cannot be bound the daemon logs it and runs
+//! without discovery. On SIGTERM/SIGINT it sends its goodbyes first.
 
+pub mod discovery;
 pub mod mcast;
 pub mod netif;
 pub mod signal;
@@ -25,14 +30,21 @@ use crate::config::{uci, Config, Endpoint, Mode};
 use crate::console::proto::{Request, Response, StatusInfo};
 use crate::console::server::ControlServer;
 use crate::limits::{DEVICE_BATCH, MAX_DATAGRAM};
+use crate::mdns::ServiceSpec;
 use crate::overlay::device::{stable_mac, FrameDevice, RawSocket, Tap, OFFLOAD_RECV_BUF};
 use crate::overlay::node::{Node, NodeConfig, PeerSpec};
 use crate::overlay::offload::{self, Coalescer, Endian, PartialCsum, VnetHdr, VNET_HDR_LEN};
 use crate::overlay::Outbox;
 use crate::time::Instant;
 use crate::{error, info, keys, warn};
+use discovery::Discovery;
 use signal::{Signal, Signals};
 use udp::{RecvBatch, SendBatch, UdpSockets};
+
+/// How long the daemon waits at exit for its goodbyes to reach the device.
+const DRAIN_TIME: crate::time::Duration = crate::time::Duration::from_millis(100);
+/// Device reads at most at exit (each up to `DEVICE_BATCH` frames).
+const DRAIN_ROUNDS: usize = 8;
 
 /// Monotonic clock with its origin at the daemon's start.
 struct Clock(std::time::Instant);
@@ -176,6 +188,27 @@ struct Daemon {
     clock: Clock,
     /// Super-frames from the device that could not be segmented.
     offload_errors: u64,
+    /// mDNS/DNS-SD; `None` when off or when port 5353 could not be bound.
+    discovery: Option<Discovery>,
+}
+
+/// A seed for the mDNS engine's jitter: wall clock and process id.
+fn mdns_seed() -> u64 {
+    wall_clock_micros() ^ (u64::from(std::process::id()) << 32)
+}
+
+/// Starts discovery if the configuration wants it; failures are logged.
+fn start_discovery(cfg: &Config, device: &str, now: Instant) -> Option<Discovery> {
+    if !cfg.agent.mdns {
+        return None;
+    }
+    match Discovery::start(cfg, device, now, mdns_seed()) {
+        Ok(d) => Some(d),
+        Err(e) => {
+            error!("{e}: running without discovery");
+            None
+        }
+    }
 }
 
 fn coalescer_for(device: &dyn FrameDevice) -> Coalescer {
@@ -283,12 +316,16 @@ pub fn run_daemon(config_path: &Path, socket_path: &Path) -> Result<(), String> 
         frame_buf: vec![0u8; OFFLOAD_RECV_BUF].into_boxed_slice(),
         clock,
         offload_errors: 0,
+        discovery: None,
     };
     let started = d.clock.now();
+    d.discovery = start_discovery(&d.cfg, d.io.device.name(), started);
     loop {
         let now = d.clock.now();
         d.timers(now);
         let deadline = crate::time::earliest(d.node.poll_at(), server.poll_at());
+        let deadline =
+            crate::time::earliest(deadline, d.discovery.as_ref().and_then(Discovery::poll_at));
         // At most 1 s, so the wait always fits an i32 of milliseconds.
         let timeout_ms = deadline.map_or(1000, |t| t.since(now).as_millis().min(1000) as i32);
         let mut fds: Vec<libc::pollfd> = Vec::with_capacity(8);
@@ -301,6 +338,9 @@ pub fn run_daemon(config_path: &Path, socket_path: &Path) -> Result<(), String> 
         fds.push(poll(d.io.device.fd()));
         let udp_fds: Vec<RawFd> = d.io.socks.fds().collect();
         fds.extend(udp_fds.iter().map(|&fd| poll(fd)));
+        let mdns_start = fds.len();
+        let mdns_fds: Vec<RawFd> = d.discovery.as_ref().map(Discovery::fds).unwrap_or_default();
+        fds.extend(mdns_fds.iter().map(|&fd| poll(fd)));
         let console_start = fds.len();
         fds.extend(server.fds().map(poll));
         fds.extend(server.fds_writable().map(|fd| libc::pollfd {
@@ -323,6 +363,10 @@ pub fn run_daemon(config_path: &Path, socket_path: &Path) -> Result<(), String> 
             match signals.read() {
                 Some(Signal::Terminate) => {
                     info!("terminating");
+                    if let Some(disc) = d.discovery.as_mut() {
+                        disc.shutdown(now);
+                        d.drain_device();
+                    }
                     break;
                 }
                 Some(Signal::Reload) => d.reload(now),
@@ -336,6 +380,13 @@ pub fn run_daemon(config_path: &Path, socket_path: &Path) -> Result<(), String> 
         }
         if ready(1) {
             d.device_input(now);
+        }
+        if let Some(disc) = d.discovery.as_mut() {
+            for (i, &fd) in mdns_fds.iter().enumerate() {
+                if ready(mdns_start + i) {
+                    disc.input(now, fd);
+                }
+            }
         }
         d.flush_udp();
         let console_ready = fds[console_start..].iter().any(|p| p.revents != 0);
@@ -355,6 +406,39 @@ impl Daemon {
         self.node.handle_timeout(now, &mut out);
         out.flush_frames();
         self.flush_udp();
+        if let Some(disc) = self.discovery.as_mut() {
+            disc.timers(now);
+        }
+    }
+
+    /// Forwards what the kernel routed into the overlay device just now
+    /// (the goodbyes of [`Discovery::shutdown`] on the overlay) before
+    /// the daemon exits: waits for device input up to [`DRAIN_TIME`].
+    fn drain_device(&mut self) {
+        let fd = self.io.device.fd();
+        if fd < 0 {
+            return;
+        }
+        let end = self.clock.now() + DRAIN_TIME;
+        for _ in 0..DRAIN_ROUNDS {
+            let now = self.clock.now();
+            if now >= end {
+                break;
+            }
+            let mut p = libc::pollfd {
+                fd,
+                events: libc::POLLIN,
+                revents: 0,
+            };
+            let ms = end.since(now).as_millis().min(1000) as i32;
+            // SAFETY: one valid, initialised pollfd.
+            let n = unsafe { libc::poll(&mut p, 1, ms) };
+            if n <= 0 {
+                break;
+            }
+            self.device_input(self.clock.now());
+            self.flush_udp();
+        }
     }
 
     fn flush_udp(&mut self) {
@@ -431,8 +515,43 @@ impl Daemon {
         }
     }
 
-    fn answer(&self, now: Instant, started: Instant, req: Request) -> Response {
+    fn answer(&mut self, now: Instant, started: Instant, req: Request) -> Response {
+        const NO_DISCOVERY: &str = "discovery is off on this box (option mdns, or port 5353 busy)";
         match req {
+            Request::Publish {
+                instance,
+                service_type,
+                port,
+                txt,
+                host,
+            } => match self.discovery.as_mut() {
+                Some(disc) => disc.publish(
+                    now,
+                    ServiceSpec {
+                        instance,
+                        service_type,
+                        port,
+                        txt,
+                        host,
+                    },
+                ),
+                None => Response::error(NO_DISCOVERY),
+            },
+            Request::Unpublish { instance } => match self.discovery.as_mut() {
+                Some(disc) => disc.unpublish(now, &instance),
+                None => Response::error(NO_DISCOVERY),
+            },
+            Request::Search {
+                service_type,
+                host,
+                all,
+            } => match self.discovery.as_mut() {
+                Some(disc) => {
+                    let peers = self.node.peer_infos(now);
+                    disc.search(now, service_type.as_deref(), host.as_deref(), all, &peers)
+                }
+                None => Response::error(NO_DISCOVERY),
+            },
             Request::Peers => Response::Peers(self.node.peer_infos(now)),
             Request::PublicKey => Response::PublicKey(self.public),
             Request::Status => {
@@ -459,6 +578,7 @@ impl Daemon {
                     peers_relayed: relayed as u32,
                     mac_entries: self.node.mac_entries() as u32,
                     stats: self.node.stats().clone(),
+                    discovery: self.discovery.as_ref().map(Discovery::info),
                 })
             }
         }
@@ -548,6 +668,17 @@ impl Daemon {
             );
         } else if self.cfg.peers != old.peers {
             self.node.set_peers(now, &peer_specs(&self.cfg));
+        }
+        let device = self.io.device.name().to_string();
+        match (self.discovery.as_mut(), self.cfg.agent.mdns) {
+            (Some(disc), true) => disc.reload(&self.cfg, &device, now, mdns_seed()),
+            (Some(disc), false) => {
+                disc.shutdown(now);
+                self.discovery = None;
+                info!("discovery stopped");
+            }
+            (None, true) => self.discovery = start_discovery(&self.cfg, &device, now),
+            (None, false) => {}
         }
         info!("configuration reloaded from {}", self.config_path.display());
     }

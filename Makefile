@@ -7,6 +7,16 @@
 #                   (root); writes docs/bench.md
 #   make fuzz       every fuzz target for $(FUZZ_TIME) s (fuzz-long: 600 s)
 #
+# Boards (boards/*.conf; docs/boards.md):
+#   make cross BOARD=ath79   static musl release build for one board -> out/ath79/cloudy
+#   make cross-all           every board
+#   make test-cross          every board built and run under qemu (--version,
+#                            check-config, self-test); lib unit tests under qemu
+#                            on the boards with UNIT_TESTS=1 (mips, mipsel)
+#   make sizes               stripped size per board; updates README.md's table
+#   make ipk BOARD=ath79     installable OpenWrt package -> out/ipk/*.ipk
+#   make features            the cargo feature matrix for x86_64
+#
 # Fresh Debian 12, as root: scripts/deps.sh installs what each target needs.
 
 SHELL := /bin/bash
@@ -30,9 +40,15 @@ FUZZ_TIME ?= 20
 FUZZ_CARGO := $(shell $(CARGO) +nightly --version >/dev/null 2>&1 && echo "$(CARGO) +nightly" || echo "RUSTC_BOOTSTRAP=1 $(CARGO)")
 FUZZ_TARGETS = $(shell test -f fuzz/Cargo.toml && awk '/^\[\[bin\]\]/{b=1;next} b&&/^name *=/{gsub(/[" ]/,"",$$0);sub(/^name=/,"",$$0);print;b=0}' fuzz/Cargo.toml)
 
-TEST_STEPS := deps fmt clippy unit build ns fuzz
+TEST_STEPS := deps fmt clippy unit build features cross ns fuzz
 
-.PHONY: build test demo bench fuzz fuzz-long clean deps $(addprefix test-,$(TEST_STEPS))
+# Cross builds, packages and the feature matrix live in cross/ (shell);
+# they read boards/*.conf and write under out/ (gitignored).
+CROSS_ENV := CARGO_TARGET_DIR=$(abspath $(TARGET_DIR))
+BOARDS = $(basename $(notdir $(wildcard boards/*.conf)))
+
+.PHONY: build test demo bench fuzz fuzz-long clean deps $(addprefix test-,$(TEST_STEPS)) \
+	cross cross-all sizes ipk features check-board test-cross vendor-check
 
 build:
 	$(CARGO) build --release $(BUILD_FLAGS) -p cloudy --bin cloudy
@@ -60,7 +76,7 @@ test:
 	[ $${#failed_steps[@]} -eq 0 ]
 
 test-deps:
-	@bash scripts/deps.sh test fuzz mdns
+	@bash scripts/deps.sh test fuzz mdns cross
 
 test-fmt:
 	$(CARGO) fmt --all --check
@@ -76,10 +92,57 @@ test-build: build
 test-ns:
 	CLOUDY_BIN=$(abspath $(BIN)) $(CARGO) test -p cloudy-tests --no-fail-fast -- --test-threads=1
 
+test-features: features
+
+# Every board: release build, its run under qemu, the lib's unit tests on
+# the big-endian (ath79, mips) and 32-bit little-endian (ramips, mipsel)
+# boards, and `cargo vendor` still working (offline OpenWrt builds).
+test-cross:
+	@bash scripts/deps.sh cross
+	$(CROSS_ENV) bash cross/build.sh
+	$(CROSS_ENV) bash cross/check.sh
+	$(CROSS_ENV) bash cross/test.sh
+	@$(MAKE) --no-print-directory vendor-check
+
+cross:
+	@test -n "$(BOARD)" || { echo "usage: make cross BOARD=name (boards: $(BOARDS))"; exit 2; }
+	@bash scripts/deps.sh cross
+	$(CROSS_ENV) bash cross/build.sh $(BOARD)
+
+cross-all:
+	@bash scripts/deps.sh cross
+	$(CROSS_ENV) bash cross/build.sh
+
+# Runs BOARD's binary under qemu: --version, check-config, self-test.
+check-board:
+	@test -n "$(BOARD)" || { echo "usage: make check-board BOARD=name (boards: $(BOARDS))"; exit 2; }
+	$(CROSS_ENV) bash cross/check.sh $(BOARD)
+
+sizes: cross-all
+	$(CROSS_ENV) bash cross/sizes.sh
+
+ipk:
+	@test -n "$(BOARD)" || { echo "usage: make ipk BOARD=name (boards: $(BOARDS))"; exit 2; }
+	@bash scripts/deps.sh cross
+	$(CROSS_ENV) bash cross/ipk.sh $(BOARD)
+
+features:
+	$(CROSS_ENV) bash cross/features.sh
+
+# OpenWrt builds Rust offline from vendored crates: every dependency must
+# come from a registry (no git), and `cargo vendor` must succeed. Vendors
+# into a temporary directory outside the repository, then removes it.
+vendor-check:
+	@! grep -q 'source = "git+' Cargo.lock || { echo "vendor-check: git dependencies in Cargo.lock"; exit 1; }
+	@d=$$(mktemp -d); trap 'rm -rf "$$d"' EXIT; \
+	  $(CARGO) vendor --locked --versioned-dirs "$$d/vendor" >"$$d/log" 2>&1 \
+	    || { cat "$$d/log"; echo "vendor-check: cargo vendor failed"; exit 1; }; \
+	  echo "vendor-check: cargo vendor ok ($$(ls "$$d/vendor" | wc -l) crates, none from git)"
+
 test-fuzz: fuzz
 
 deps:
-	@bash scripts/deps.sh test demo bench fuzz
+	@bash scripts/deps.sh test demo bench fuzz cross
 
 demo:
 	@bash scripts/deps.sh demo
@@ -117,4 +180,5 @@ fuzz-long:
 
 clean:
 	$(CARGO) clean
+	rm -rf out
 	rm -rf fuzz/target fuzz/corpus/*/generated fuzz/artifacts

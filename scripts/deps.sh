@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Install what `make test|demo|bench|fuzz` need on a fresh Debian 12, as root.
 #
-#   scripts/deps.sh test|demo|bench|fuzz|mdns [more sets...]
+#   scripts/deps.sh test|demo|bench|fuzz|mdns|cross [more sets...]
 #
 # `mdns` (interop tests and benchmark against real peers): avahi-daemon,
 # avahi-utils, dbus, dig, and python-zeroconf from PyPI in a venv at
@@ -10,12 +10,17 @@
 # system's own avahi service is never started (policy-rc.d during the
 # install) and is disabled afterwards.
 #
+# `cross` (boards, qemu, ipk): qemu-user-static, file and binutils from
+# Debian; zig (PyPI `ziglang`) and cargo-zigbuild from PyPI. The Rust side
+# of each board (rustup targets, nightly rust-src) is installed by
+# cross/lib.sh when a board needs it.
+#
 # Idempotent and quiet: installs only what is missing, runs `apt-get update`
 # at most once (and only when a package must be installed). When not root it
 # changes nothing and prints what to install instead.
 set -euo pipefail
 
-usage() { echo "usage: $0 test|demo|bench|fuzz|mdns ..." >&2; exit 2; }
+usage() { echo "usage: $0 test|demo|bench|fuzz|mdns|cross ..." >&2; exit 2; }
 [ $# -ge 1 ] || usage
 
 # Debian package per command we need; the command is what we check for.
@@ -23,6 +28,7 @@ declare -A PKG_OF=(
   [ip]=iproute2 [ping]=iputils-ping [nft]=nftables [pkill]=procps
   [killall]=psmisc [python3]=python3 [iperf3]=iperf3 [tincd]=tinc
   [strip]=binutils [cc]=gcc [make]=make [musl-gcc]=musl-tools
+  [qemu-mips-static]=qemu-user-static [file]=file [objdump]=binutils
   [avahi-daemon]=avahi-daemon [avahi-browse]=avahi-utils [dbus-daemon]=dbus
   [dig]=dnsutils [unshare]=util-linux
 )
@@ -30,6 +36,9 @@ declare -A PKG_OF=(
 PYENV="${CLOUDY_PYENV:-/opt/cloudy-test-venv}"
 ZEROCONF_REQ="zeroconf==0.154.0"
 want_pyenv=no
+# PyPI package per command (the `cross` set), installed with pip.
+declare -A PIP_OF=([python-zig]=ziglang [cargo-zigbuild]=cargo-zigbuild)
+PIP_TOOLS=()
 CMDS=()
 RUST_TARGETS=()
 CARGO_TOOLS=()
@@ -39,6 +48,8 @@ for set in "$@"; do
     demo) CMDS+=(ip ping nft pkill make cc musl-gcc); RUST_TARGETS+=(x86_64-unknown-linux-musl) ;;
     bench) CMDS+=(ip ping pkill iperf3 tincd strip make cc musl-gcc); RUST_TARGETS+=(x86_64-unknown-linux-musl) ;;
     fuzz) CMDS+=(cc make); CARGO_TOOLS+=(cargo-fuzz) ;;
+    cross) CMDS+=(qemu-mips-static file objdump musl-gcc make); PIP_TOOLS+=(python-zig cargo-zigbuild)
+           RUST_TARGETS+=(x86_64-unknown-linux-musl) ;;
     mdns) CMDS+=(ip avahi-daemon avahi-browse dbus-daemon dig unshare); want_pyenv=yes ;;
     *) usage ;;
   esac
@@ -80,7 +91,17 @@ for t in "${CARGO_TOOLS[@]:-}"; do
   command -v "$t" >/dev/null 2>&1 || missing_tools+=("$t")
 done
 
-if [ ${#missing_pkgs[@]} -eq 0 ] && [ ${#missing_targets[@]} -eq 0 ] && [ ${#missing_tools[@]} -eq 0 ] \
+missing_pip=()
+# pip's scripts directory may be off PATH in a non-login shell.
+if command -v python3 >/dev/null 2>&1; then
+  PATH="$PATH:$(python3 -c 'import sysconfig; print(sysconfig.get_path("scripts"))' 2>/dev/null || true)"
+fi
+for t in "${PIP_TOOLS[@]:-}"; do
+  [ -n "$t" ] || continue
+  command -v "$t" >/dev/null 2>&1 || missing_pip+=("${PIP_OF[$t]}")
+done
+
+if [ ${#missing_pkgs[@]} -eq 0 ] && [ ${#missing_targets[@]} -eq 0 ] && [ ${#missing_tools[@]} -eq 0 ] && [ ${#missing_pip[@]} -eq 0 ] \
   && [ "$need_pyenv" = no ]; then
   exit 0
 fi
@@ -90,6 +111,7 @@ if [ "$(id -u)" -ne 0 ]; then
   [ ${#missing_pkgs[@]} -eq 0 ] || echo "  apt-get install -y ${missing_pkgs[*]}" >&2
   for t in "${missing_targets[@]:-}"; do [ -z "$t" ] || echo "  rustup target add $t" >&2; done
   for t in "${missing_tools[@]:-}"; do [ -z "$t" ] || echo "  cargo install $t --locked" >&2; done
+  [ ${#missing_pip[@]} -eq 0 ] || echo "  python3 -m pip install ${missing_pip[*]}" >&2
   [ "$need_pyenv" = no ] || echo "  /usr/bin/python3 -m venv $PYENV && $PYENV/bin/pip install $ZEROCONF_REQ" >&2
   exit 1
 fi
@@ -145,3 +167,11 @@ for t in "${missing_tools[@]:-}"; do
   echo "deps.sh: cargo install $t --locked (takes a few minutes)"
   cargo install "$t" --locked --quiet || { echo "deps.sh: cargo install $t failed" >&2; exit 1; }
 done
+
+if [ ${#missing_pip[@]} -gt 0 ]; then
+  echo "deps.sh: pip install ${missing_pip[*]}"
+  python3 -m pip install -q --disable-pip-version-check "${missing_pip[@]}" >/tmp/deps-pip-cross.log 2>&1 \
+    || { cat /tmp/deps-pip-cross.log >&2; echo "deps.sh: pip install ${missing_pip[*]} failed" >&2; exit 1; }
+  # pyenv's shims need a rehash to show new commands.
+  if command -v pyenv >/dev/null 2>&1; then pyenv rehash >/dev/null 2>&1 || true; fi
+fi

@@ -18,6 +18,7 @@ pub mod limits;
 pub mod mdns;
 pub mod overlay;
 pub mod runtime;
+pub mod selftest;
 pub mod time;
 
 pub const VERSION: &str = env!("CARGO_PKG_VERSION");

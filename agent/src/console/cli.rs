@@ -50,6 +50,8 @@ pub enum Command {
     Peers,
     Help,
     Version,
+    /// `self-test`: built-in checks of wire formats and primitives.
+    SelfTest,
     /// `publish NAME TYPE PORT [KEY=VALUE ...]`; TYPE normalised (`_http._tcp`).
     Publish {
         instance: String,
@@ -80,7 +82,7 @@ impl std::fmt::Display for UsageError {
 impl std::error::Error for UsageError {}
 
 /// Commands, their arguments and one-line descriptions (the help text).
-const COMMANDS: [(&str, &str, &str); 11] = [
+const COMMANDS: [(&str, &str, &str); 12] = [
     (
         "daemon",
         "",
@@ -113,6 +115,11 @@ const COMMANDS: [(&str, &str, &str); 11] = [
         "check-config",
         "",
         "check the configuration file and show the first error",
+    ),
+    (
+        "self-test",
+        "",
+        "check wire formats and crypto on this box (exit 1 on failure)",
     ),
     ("version", "", "print the version"),
     ("help", "", "show this help"),
@@ -242,6 +249,7 @@ pub fn parse_args_with_env(
         "status" => no_args(Command::Status),
         "peers" => no_args(Command::Peers),
         "version" => no_args(Command::Version),
+        "self-test" => no_args(Command::SelfTest),
         "help" => cli(Command::Help),
         "keygen" => match rest {
             [] => cli(Command::Keygen(None)),
@@ -372,7 +380,13 @@ pub fn run(cli: &Cli, out: &mut dyn Write) -> Result<(), Failure> {
         Command::Help => emit(out, &usage()),
         Command::Version => emit(out, &format!("cloudy {}\n", crate::VERSION)),
         Command::Daemon => {
+            quark::lock_memory_if_needed();
             crate::runtime::run_daemon(&cli.config, &cli.socket).map_err(Failure::Error)?
+        }
+        Command::SelfTest => {
+            if !crate::selftest::run(out) {
+                return Err(err("self-test failed"));
+            }
         }
         Command::CheckConfig => {
             let config =
@@ -481,6 +495,74 @@ fn done(out: &mut dyn Write, r: Response) -> Result<(), Failure> {
             Ok(())
         }
         other => Err(unexpected(other)),
+    }
+}
+
+/// Intel Quark X1000 (Galileo) erratum: a LOCK-prefixed instruction that
+/// page-faults can hang or crash the core. GCC's answer is
+/// `-momit-lock-prefix`, which LLVM lacks; ours is to lock every page of
+/// the daemon in memory (`mlockall(MCL_CURRENT | MCL_FUTURE)`) before it
+/// starts, so no locked instruction (atomics, `Arc`, the allocator) can
+/// fault on a page that is not present.
+///
+/// Applied only on 32-bit x86 when `/proc/cpuinfo` names a Quark CPU, or
+/// when `CLOUDY_QUARK_WORKAROUND=1` forces it (`=0` turns it off). Limits:
+/// it costs the binary's and heap's size in resident RAM (about 2 MiB of
+/// the Galileo's 256); it needs `CAP_IPC_LOCK` (procd runs cloudy as root);
+/// copy-on-write faults after `fork` are not covered (the daemon does not
+/// fork); a failure is logged and the daemon runs on unprotected.
+pub mod quark {
+    /// Environment variable forcing the workaround on (`1`) or off (`0`).
+    pub const ENV_FORCE: &str = "CLOUDY_QUARK_WORKAROUND";
+    const CPUINFO: &str = "/proc/cpuinfo";
+
+    /// Whether a `/proc/cpuinfo` text describes a Quark CPU (its
+    /// `model name` line, e.g. `Quark SoC X1000`).
+    pub fn is_quark(cpuinfo: &str) -> bool {
+        cpuinfo.lines().any(|l| {
+            l.split_once(':').is_some_and(|(k, v)| {
+                k.trim() == "model name" && v.to_ascii_lowercase().contains("quark")
+            })
+        })
+    }
+
+    /// Whether to lock memory: the override if set, else the CPU test
+    /// (on 32-bit x86 only; other CPUs have no such erratum).
+    pub fn wanted(force: Option<&str>, cpuinfo: impl FnOnce() -> String) -> bool {
+        match force {
+            Some("1") => true,
+            Some("0") => false,
+            _ => cfg!(target_arch = "x86") && is_quark(&cpuinfo()),
+        }
+    }
+
+    /// Locks all current and future pages when [`wanted`]; logs the outcome.
+    pub fn lock_memory_if_needed() {
+        let force = std::env::var(ENV_FORCE).ok();
+        let read = || {
+            let mut text = String::new();
+            if let Ok(f) = std::fs::File::open(CPUINFO) {
+                // Bounded read: the first CPU's block is at the start.
+                let _ = std::io::Read::read_to_string(
+                    &mut std::io::Read::take(f, 64 * 1024),
+                    &mut text,
+                );
+            }
+            text
+        };
+        if !wanted(force.as_deref(), read) {
+            return;
+        }
+        // SAFETY: mlockall takes flags only and changes no Rust-visible state.
+        let rc = unsafe { libc::mlockall(libc::MCL_CURRENT | libc::MCL_FUTURE) };
+        if rc == 0 {
+            crate::info!("Quark CPU: memory locked (LOCK-prefix erratum workaround)");
+        } else {
+            crate::error!(
+                "Quark CPU: mlockall failed, running without the LOCK-prefix erratum workaround: {}",
+                std::io::Error::last_os_error()
+            );
+        }
     }
 }
 
@@ -605,6 +687,34 @@ mod test {
         assert_eq!(command("peers --help"), Command::Help);
         assert_eq!(command("--version"), Command::Version);
         assert_eq!(command("version"), Command::Version);
+        assert_eq!(command("self-test"), Command::SelfTest);
+    }
+
+    #[test]
+    fn self_test_command_passes() {
+        let dir = temp_dir("selftest");
+        let (r, out) = run_capture(&cli_in(&dir, Command::SelfTest, false));
+        assert_eq!(r, Ok(()), "{out}");
+        assert!(
+            out.lines().last().unwrap_or("").contains("checks ok"),
+            "{out}"
+        );
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+
+    #[test]
+    fn quark_detection() {
+        let quark = "processor\t: 0\nvendor_id\t: GenuineIntel\nmodel name\t: Quark SoC X1000\n";
+        let other = "processor\t: 0\nmodel name\t: Intel(R) Atom(TM) CPU\nflags\t: quark-ish\n";
+        assert!(quark::is_quark(quark));
+        assert!(!quark::is_quark(other) && !quark::is_quark(""));
+        assert!(quark::wanted(Some("1"), String::new));
+        assert!(!quark::wanted(Some("0"), || quark.to_string()));
+        assert_eq!(
+            quark::wanted(None, || quark.to_string()),
+            cfg!(target_arch = "x86")
+        );
+        assert!(!quark::wanted(None, || other.to_string()));
     }
 
     #[test]

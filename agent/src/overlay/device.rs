@@ -1032,6 +1032,12 @@ mod tests {
 
     #[test]
     fn raw_socket_over_veth() {
+        if netif::tests::skip_under_qemu(
+            "device::raw_socket_over_veth",
+            "qemu-user has no PACKET_AUXDATA socket option",
+        ) {
+            return;
+        }
         let Some(()) = in_netns("device::raw_socket_over_veth", || {
             // Children forked from this thread inherit its namespace.
             if !ip(&[

@@ -15,6 +15,7 @@ pub mod config;
 pub mod console;
 pub mod keys;
 pub mod limits;
+#[cfg(feature = "discovery")]
 pub mod mdns;
 pub mod overlay;
 pub mod runtime;

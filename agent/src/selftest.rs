@@ -49,6 +49,7 @@ pub const CHECKS: &[Check] = &[
         name: "wire: gossip write/parse",
         run: check_gossip,
     },
+    #[cfg(feature = "discovery")]
     Check {
         name: "mdns: DNS message parse/emit",
         run: check_mdns,
@@ -343,10 +344,10 @@ fn check_gossip() -> CheckResult {
 }
 
 // ---------------------------------------------------------------- mdns
-
 /// An mDNS response (RFC 6762): `box1.local A 192.0.2.1` (cache-flush,
 /// TTL 120) and `_http._tcp.local PTR web._http._tcp.local` (TTL 4500),
 /// both names compressed against earlier ones (RFC 1035 §4.1.4).
+#[cfg(feature = "discovery")]
 const MDNS_RESPONSE: [u8; 67] = [
     0x00, 0x00, 0x84, 0x00, 0x00, 0x00, 0x00, 0x02, 0x00, 0x00, 0x00, 0x00, // header
     4, b'b', b'o', b'x', b'1', 5, b'l', b'o', b'c', b'a', b'l', 0, // box1.local (12)
@@ -356,6 +357,7 @@ const MDNS_RESPONSE: [u8; 67] = [
     3, b'w', b'e', b'b', 0xc0, 38,
 ];
 
+#[cfg(feature = "discovery")]
 fn check_mdns() -> CheckResult {
     use crate::mdns::name::Name;
     use crate::mdns::wire::{Message as DnsMessage, RData, Record};

@@ -15,7 +15,12 @@
 //! same loop; if port 5353 cannot be bound the daemon logs it and runs
 //! without discovery. On SIGTERM/SIGINT it sends its goodbyes first.
 
+#[cfg(feature = "discovery")]
 pub mod discovery;
+#[cfg(not(feature = "discovery"))]
+#[path = "discovery_off.rs"]
+pub mod discovery;
+#[cfg(feature = "discovery")]
 pub mod mcast;
 pub mod netif;
 pub mod signal;
@@ -30,14 +35,13 @@ use crate::config::{uci, Config, Endpoint, Mode};
 use crate::console::proto::{Request, Response, StatusInfo};
 use crate::console::server::ControlServer;
 use crate::limits::{DEVICE_BATCH, MAX_DATAGRAM};
-use crate::mdns::ServiceSpec;
 use crate::overlay::device::{stable_mac, FrameDevice, RawSocket, Tap, OFFLOAD_RECV_BUF};
 use crate::overlay::node::{Node, NodeConfig, PeerSpec};
 use crate::overlay::offload::{self, Coalescer, Endian, PartialCsum, VnetHdr, VNET_HDR_LEN};
 use crate::overlay::Outbox;
 use crate::time::Instant;
 use crate::{error, info, keys, warn};
-use discovery::Discovery;
+use discovery::{Discovery, ServiceSpec};
 use signal::{Signal, Signals};
 use udp::{RecvBatch, SendBatch, UdpSockets};
 

@@ -299,7 +299,7 @@ fn local_port(fd: &OwnedFd) -> io::Result<u16> {
 }
 
 /// `addr` as a C socket address and its length.
-fn to_raw(addr: SocketAddr) -> (libc::sockaddr_storage, libc::socklen_t) {
+pub(crate) fn to_raw(addr: SocketAddr) -> (libc::sockaddr_storage, libc::socklen_t) {
     // SAFETY: all-zero is a valid sockaddr_storage.
     let mut storage: libc::sockaddr_storage = unsafe { mem::zeroed() };
     match addr {
@@ -336,7 +336,7 @@ fn to_raw(addr: SocketAddr) -> (libc::sockaddr_storage, libc::socklen_t) {
 }
 
 /// A C socket address as a `SocketAddr`; IPv4-mapped IPv6 becomes IPv4.
-fn from_raw(storage: &libc::sockaddr_storage) -> Option<SocketAddr> {
+pub(crate) fn from_raw(storage: &libc::sockaddr_storage) -> Option<SocketAddr> {
     match libc::c_int::from(storage.ss_family) {
         libc::AF_INET => {
             // SAFETY: the family says this is a sockaddr_in, which fits.

@@ -30,6 +30,7 @@ use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
 
 use super::offload::{fold, ones_sum, Endian, VNET_HDR_LEN};
 use crate::runtime::netif;
+use crate::runtime::sys::setsockopt;
 
 /// `EINTR` retries of one read or write.
 const EINTR_RETRIES: usize = 8;
@@ -433,23 +434,6 @@ impl RawSocket {
     pub fn filters_outgoing(&self) -> bool {
         self.filter_outgoing
     }
-}
-
-fn setsockopt<T>(fd: &OwnedFd, level: libc::c_int, name: libc::c_int, value: &T) -> io::Result<()> {
-    // SAFETY: `value` is a valid `T` for the given length, as the option expects.
-    let rc = unsafe {
-        libc::setsockopt(
-            fd.as_raw_fd(),
-            level,
-            name,
-            (value as *const T).cast(),
-            mem::size_of::<T>() as libc::socklen_t,
-        )
-    };
-    if rc < 0 {
-        return Err(io::Error::last_os_error());
-    }
-    Ok(())
 }
 
 /// Control buffer for one `tpacket_auxdata`, aligned for `cmsghdr`.

@@ -47,6 +47,7 @@ use std::mem;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr, SocketAddrV4, SocketAddrV6};
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
 
+use super::sys::setsockopt;
 use super::udp::{from_raw, to_raw};
 use crate::limits::MAX_MDNS_INTERFACES;
 
@@ -547,23 +548,6 @@ fn open_socket(v6: bool, port: u16) -> io::Result<OwnedFd> {
         return Err(ctx(&format!("bind {addr}"), io::Error::last_os_error()));
     }
     Ok(fd)
-}
-
-fn setsockopt<T>(fd: &OwnedFd, level: libc::c_int, name: libc::c_int, value: &T) -> io::Result<()> {
-    // SAFETY: `value` is a valid T (a C option struct or int) for the stated length.
-    let rc = unsafe {
-        libc::setsockopt(
-            fd.as_raw_fd(),
-            level,
-            name,
-            (value as *const T).cast(),
-            mem::size_of::<T>() as libc::socklen_t,
-        )
-    };
-    if rc < 0 {
-        return Err(io::Error::last_os_error());
-    }
-    Ok(())
 }
 
 fn local_addr(fd: &OwnedFd) -> io::Result<SocketAddr> {

@@ -24,6 +24,7 @@ pub mod discovery;
 pub mod mcast;
 pub mod netif;
 pub mod signal;
+pub(crate) mod sys;
 pub mod udp;
 
 use std::io;

@@ -256,28 +256,6 @@ fn bind_socket(addr: SocketAddr, v6only: bool) -> io::Result<OwnedFd> {
     Ok(fd)
 }
 
-fn setsockopt_int(
-    fd: &OwnedFd,
-    level: libc::c_int,
-    name: libc::c_int,
-    value: libc::c_int,
-) -> io::Result<()> {
-    // SAFETY: `value` is a valid c_int for the stated length.
-    let rc = unsafe {
-        libc::setsockopt(
-            fd.as_raw_fd(),
-            level,
-            name,
-            (&value as *const libc::c_int).cast(),
-            mem::size_of::<libc::c_int>() as libc::socklen_t,
-        )
-    };
-    if rc < 0 {
-        return Err(io::Error::last_os_error());
-    }
-    Ok(())
-}
-
 fn local_port(fd: &OwnedFd) -> io::Result<u16> {
     // SAFETY: all-zero is a valid sockaddr_storage.
     let mut storage: libc::sockaddr_storage = unsafe { mem::zeroed() };
@@ -296,6 +274,15 @@ fn local_port(fd: &OwnedFd) -> io::Result<u16> {
     from_raw(&storage)
         .map(|a| a.port())
         .ok_or_else(|| io::Error::other("getsockname: unknown family"))
+}
+
+fn setsockopt_int(
+    fd: &OwnedFd,
+    level: libc::c_int,
+    name: libc::c_int,
+    value: libc::c_int,
+) -> io::Result<()> {
+    super::sys::setsockopt(fd, level, name, &value)
 }
 
 /// `addr` as a C socket address and its length.

@@ -133,8 +133,18 @@ ping_from box1
 step "pinging every overlay address from box5 (through the NAT)"
 ping_from box5
 
+step "discovery: box3 and box5 publish services, box1 searches the micro cloud"
+cl box3 publish web http 8080 path=/
+cl box5 publish files ftp 21
+found=0
+search_ok() { [ "$(cl box1 --json search | grep -oE '"instance":"(web|files)"' | wc -l)" -ge 2 ]; }
+if wait_for 10 search_ok; then found=1; fi
+cl box1 search
+
 step "summary"
 echo "    5 boxes (one behind NAT), mesh formed in $mesh_secs s, $ok/$total pings answered."
+[ "$found" -eq 1 ] && echo "    box1 found the services of box3 and box5 by mDNS over the overlay."
+[ "$found" -eq 1 ] || die "box1 did not find the published services"
 [ "$ok" -eq "$total" ] || die "$((total - ok)) pings failed"
 if [ -n "${DEMO_KEEP:-}" ]; then
   echo "    DEMO_KEEP set: running until Ctrl-C. Try, in another shell:"

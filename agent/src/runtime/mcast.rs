@@ -48,7 +48,7 @@ use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr, SocketAddrV4, SocketAddrV
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
 
 use super::sys::setsockopt;
-use super::udp::{from_raw, to_raw};
+use super::udp::{from_raw, local_addr, to_raw};
 use crate::limits::MAX_MDNS_INTERFACES;
 
 /// The mDNS port (RFC 6762 §3).
@@ -548,24 +548,6 @@ fn open_socket(v6: bool, port: u16) -> io::Result<OwnedFd> {
         return Err(ctx(&format!("bind {addr}"), io::Error::last_os_error()));
     }
     Ok(fd)
-}
-
-fn local_addr(fd: &OwnedFd) -> io::Result<SocketAddr> {
-    // SAFETY: all-zero is a valid sockaddr_storage.
-    let mut storage: libc::sockaddr_storage = unsafe { mem::zeroed() };
-    let mut len = mem::size_of::<libc::sockaddr_storage>() as libc::socklen_t;
-    // SAFETY: `storage` is valid for writes of `len` bytes.
-    let rc = unsafe {
-        libc::getsockname(
-            fd.as_raw_fd(),
-            (&mut storage as *mut libc::sockaddr_storage).cast(),
-            &mut len,
-        )
-    };
-    if rc < 0 {
-        return Err(io::Error::last_os_error());
-    }
-    from_raw(&storage).ok_or_else(|| io::Error::other("getsockname: unknown family"))
 }
 
 /// What one `recvmsg` returned, before filtering.

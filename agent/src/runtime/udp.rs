@@ -257,6 +257,11 @@ fn bind_socket(addr: SocketAddr, v6only: bool) -> io::Result<OwnedFd> {
 }
 
 fn local_port(fd: &OwnedFd) -> io::Result<u16> {
+    local_addr(fd).map(|a| a.port())
+}
+
+/// The address a socket is bound to (`getsockname(2)`).
+pub(crate) fn local_addr(fd: &OwnedFd) -> io::Result<SocketAddr> {
     // SAFETY: all-zero is a valid sockaddr_storage.
     let mut storage: libc::sockaddr_storage = unsafe { mem::zeroed() };
     let mut len = mem::size_of::<libc::sockaddr_storage>() as libc::socklen_t;
@@ -271,9 +276,7 @@ fn local_port(fd: &OwnedFd) -> io::Result<u16> {
     if rc < 0 {
         return Err(io::Error::last_os_error());
     }
-    from_raw(&storage)
-        .map(|a| a.port())
-        .ok_or_else(|| io::Error::other("getsockname: unknown family"))
+    from_raw(&storage).ok_or_else(|| io::Error::other("getsockname: unknown family"))
 }
 
 fn setsockopt_int(

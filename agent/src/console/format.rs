@@ -111,25 +111,7 @@ pub fn peers_table(peers: &[PeerInfo]) -> String {
             p.via.as_deref().map_or_else(|| "-".to_string(), printable),
         ]);
     }
-    let mut widths = [0usize; 9];
-    for row in &rows {
-        for (w, cell) in widths.iter_mut().zip(row) {
-            *w = (*w).max(cell.chars().count());
-        }
-    }
-    let mut out = String::new();
-    for row in &rows {
-        let mut line = String::new();
-        for (cell, w) in row.iter().zip(widths) {
-            if !line.is_empty() {
-                line.push_str("  ");
-            }
-            let _ = write!(line, "{cell:<w$}");
-        }
-        out.push_str(line.trim_end());
-        out.push('\n');
-    }
-    out
+    render(&rows)
 }
 
 /// Lines of cells as an aligned table: columns separated by two spaces,

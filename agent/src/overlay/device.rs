@@ -30,7 +30,7 @@ use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
 
 use super::offload::{fold, ones_sum, Endian, VNET_HDR_LEN};
 use crate::runtime::netif;
-use crate::runtime::sys::setsockopt;
+use crate::runtime::sys::{cmsg_find, setsockopt};
 
 /// `EINTR` retries of one read or write.
 const EINTR_RETRIES: usize = 8;
@@ -508,27 +508,8 @@ impl FrameDevice for RawSocket {
 /// Whether the `PACKET_AUXDATA` control message of `msg` flags an
 /// unfinished checksum.
 fn csum_not_ready(msg: &libc::msghdr) -> bool {
-    // SAFETY: `msg` was filled by recvmsg; the CMSG macros stay within
-    // `msg_controllen`, and the payload is read unaligned with its length checked.
-    unsafe {
-        let mut c = libc::CMSG_FIRSTHDR(msg);
-        let mut seen = 0;
-        while !c.is_null() && seen < 8 {
-            seen += 1;
-            let h = &*c;
-            let data_len = (h.cmsg_len as usize).saturating_sub(libc::CMSG_LEN(0) as usize);
-            if h.cmsg_level == libc::SOL_PACKET
-                && h.cmsg_type == libc::PACKET_AUXDATA
-                && data_len >= mem::size_of::<libc::tpacket_auxdata>()
-            {
-                let aux: libc::tpacket_auxdata =
-                    std::ptr::read_unaligned(libc::CMSG_DATA(c).cast());
-                return aux.tp_status & libc::TP_STATUS_CSUMNOTREADY != 0;
-            }
-            c = libc::CMSG_NXTHDR(msg, c);
-        }
-    }
-    false
+    cmsg_find::<libc::tpacket_auxdata>(msg, libc::SOL_PACKET, libc::PACKET_AUXDATA, 8)
+        .is_some_and(|aux| aux.tp_status & libc::TP_STATUS_CSUMNOTREADY != 0)
 }
 
 // ---- checksum completion ----

@@ -26,3 +26,32 @@ pub(crate) fn setsockopt<T>(
     }
     Ok(())
 }
+
+/// The payload of the first control message of `level`/`kind` in `msg`
+/// that is large enough for a `T`, read unaligned; at most `limit`
+/// messages are looked at. `T` must be a plain C value (an integer or a
+/// C struct of integers), valid for any bit pattern.
+pub(crate) fn cmsg_find<T: Copy>(
+    msg: &libc::msghdr,
+    level: libc::c_int,
+    kind: libc::c_int,
+    limit: usize,
+) -> Option<T> {
+    // SAFETY: `msg` was filled by recvmsg/recvmmsg; the CMSG macros stay
+    // within `msg_controllen`, and the payload is read unaligned only after
+    // its length was checked against `T`.
+    unsafe {
+        let mut c = libc::CMSG_FIRSTHDR(msg);
+        let mut seen = 0;
+        while !c.is_null() && seen < limit {
+            seen += 1;
+            let h = &*c;
+            let data_len = (h.cmsg_len as usize).saturating_sub(libc::CMSG_LEN(0) as usize);
+            if h.cmsg_level == level && h.cmsg_type == kind && data_len >= mem::size_of::<T>() {
+                return Some(std::ptr::read_unaligned(libc::CMSG_DATA(c).cast()));
+            }
+            c = libc::CMSG_NXTHDR(msg, c);
+        }
+    }
+    None
+}

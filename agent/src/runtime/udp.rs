@@ -552,26 +552,8 @@ impl RecvBatch {
 
 /// The `UDP_GRO` segment size in a received message's control data.
 fn gro_segment_size(msg: &libc::msghdr) -> Option<usize> {
-    // SAFETY: `msg` was filled by recvmmsg; the CMSG macros stay within
-    // `msg_controllen`, and the int is read unaligned with its length checked.
-    unsafe {
-        let mut c = libc::CMSG_FIRSTHDR(msg);
-        let mut seen = 0;
-        while !c.is_null() && seen < 4 {
-            seen += 1;
-            let h = &*c;
-            let data_len = (h.cmsg_len as usize).saturating_sub(libc::CMSG_LEN(0) as usize);
-            if h.cmsg_level == libc::SOL_UDP
-                && h.cmsg_type == UDP_GRO
-                && data_len >= mem::size_of::<libc::c_int>()
-            {
-                let v: libc::c_int = std::ptr::read_unaligned(libc::CMSG_DATA(c).cast());
-                return usize::try_from(v).ok();
-            }
-            c = libc::CMSG_NXTHDR(msg, c);
-        }
-    }
-    None
+    let v: libc::c_int = super::sys::cmsg_find(msg, libc::SOL_UDP, UDP_GRO, 4)?;
+    usize::try_from(v).ok()
 }
 
 /// Writes a `UDP_SEGMENT` control message (u16 segment size) into `c`

@@ -46,6 +46,9 @@ pub const GSO_TCPV4: u8 = 1;
 /// UFO/USO: never asked for (no `TUN_F_UFO`/`TUN_F_USO*`), refused.
 pub const GSO_UDP: u8 = 3;
 pub const GSO_TCPV6: u8 = 4;
+/// USO (`VIRTIO_NET_HDR_GSO_UDP_L4`): UDP datagrams of `gso_size` payload
+/// each, as a sender's `UDP_SEGMENT` hands them over (a raw socket sees them).
+pub const GSO_UDP_L4: u8 = 5;
 /// Flag on a TCP GSO type: the segments carry ECN (CWR on the first only).
 pub const GSO_ECN: u8 = 0x80;
 
@@ -67,7 +70,11 @@ const ETHERTYPE_IPV6: u16 = 0x86dd;
 const ETHERTYPE_VLAN: u16 = 0x8100;
 const ETHERTYPE_QINQ: u16 = 0x88a8;
 const PROTO_TCP: u8 = 6;
+const PROTO_UDP: u8 = 17;
 const ETH_LEN: usize = 14;
+const UDP_LEN: usize = 8;
+/// Offset of the checksum in a UDP header.
+const UDP_CSUM: u16 = 6;
 const IPV6_LEN: usize = 40;
 /// Offset of the checksum in a TCP header.
 const TCP_CSUM: u16 = 16;
@@ -230,15 +237,15 @@ fn put32(b: &mut [u8], at: usize, v: u32) {
     }
 }
 
-/// Offsets of a TCP/IP packet inside an Ethernet frame.
+/// Offsets of a TCP/IP or UDP/IP packet inside an Ethernet frame.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-struct TcpFrame {
+struct L4Frame {
     /// Start of the IP header.
     ip: usize,
     v6: bool,
-    /// Start of the TCP header.
-    tcp: usize,
-    /// End of the TCP header (= start of the payload).
+    /// Start of the TCP or UDP header.
+    l4: usize,
+    /// End of the TCP or UDP header (= start of the payload).
     hdr: usize,
     /// End of the IP packet (≤ frame length; Ethernet padding follows).
     end: usize,
@@ -274,13 +281,17 @@ fn l3_end(frame: &[u8]) -> Option<usize> {
 /// Parses Ethernet (+ VLAN if `vlan`) / IPv4 or IPv6 / TCP. IPv4 must not
 /// be a fragment; IPv6 may carry hop-by-hop and destination options (a
 /// routing header would change the pseudo-header's destination: refused).
-fn parse_tcp(frame: &[u8], vlan: bool) -> Option<TcpFrame> {
+fn parse_tcp(frame: &[u8], vlan: bool) -> Option<L4Frame> {
+    parse_l4(frame, vlan, PROTO_TCP)
+}
+
+fn parse_l4(frame: &[u8], vlan: bool, proto: u8) -> Option<L4Frame> {
     let (ip, ethertype) = l3(frame, vlan)?;
-    let (v6, tcp, end) = match ethertype {
+    let (v6, l4, end) = match ethertype {
         ETHERTYPE_IPV4 => {
             let vihl = *frame.get(ip)?;
             let ihl = usize::from(vihl & 0x0f) * 4;
-            if vihl >> 4 != 4 || ihl < 20 || *frame.get(ip + 9)? != PROTO_TCP {
+            if vihl >> 4 != 4 || ihl < 20 || *frame.get(ip + 9)? != proto {
                 return None;
             }
             if be16(frame, ip + 6)? & 0x3fff != 0 {
@@ -306,22 +317,29 @@ fn parse_tcp(frame: &[u8], vlan: bool) -> Option<TcpFrame> {
                 next = *frame.get(at)?;
                 at += (usize::from(*frame.get(at + 1)?) + 1) * 8;
             }
-            if next != PROTO_TCP {
+            if next != proto {
                 return None;
             }
             (true, at, ip + IPV6_LEN + payload)
         }
         _ => return None,
     };
-    let doff = usize::from(*frame.get(tcp + 12)? >> 4) * 4;
-    let hdr = tcp + doff;
-    if doff < 20 || hdr > end || end > frame.len() {
+    let hdr = if proto == PROTO_TCP {
+        let doff = usize::from(*frame.get(l4 + 12)? >> 4) * 4;
+        if doff < 20 {
+            return None;
+        }
+        l4 + doff
+    } else {
+        l4 + UDP_LEN
+    };
+    if hdr > end || end > frame.len() {
         return None;
     }
-    Some(TcpFrame {
+    Some(L4Frame {
         ip,
         v6,
-        tcp,
+        l4,
         hdr,
         end,
     })
@@ -361,7 +379,7 @@ pub fn fold(mut sum: u32) -> u16 {
 }
 
 /// Unfolded sum of the pseudo-header's addresses (IPv4 or IPv6).
-fn addr_sum(frame: &[u8], t: &TcpFrame) -> Option<u32> {
+fn addr_sum(frame: &[u8], t: &L4Frame) -> Option<u32> {
     let addrs = if t.v6 {
         frame.get(t.ip + 8..t.ip + 40)?
     } else {
@@ -373,9 +391,13 @@ fn addr_sum(frame: &[u8], t: &TcpFrame) -> Option<u32> {
 /// The value a partial TCP checksum field holds: the folded pseudo-header
 /// sum (addresses, protocol, L4 length), not complemented.
 fn pseudo_partial(addrs: u32, l4_len: usize) -> u16 {
+    pseudo_partial_for(addrs, PROTO_TCP, l4_len)
+}
+
+fn pseudo_partial_for(addrs: u32, proto: u8, l4_len: usize) -> u16 {
     // l4_len ≤ 64 KiB + headers: it fits 32 bits on every target.
     let len = l4_len as u32;
-    fold(u32::from(fold(addrs)) + u32::from(PROTO_TCP) + (len >> 16) + (len & 0xffff))
+    fold(u32::from(fold(addrs)) + u32::from(proto) + (len >> 16) + (len & 0xffff))
 }
 
 fn ipv4_header_checksum(h: &mut [u8], ip: usize) {
@@ -448,6 +470,7 @@ pub fn segment(
         }
         GSO_TCPV4 => false,
         GSO_TCPV6 => true,
+        GSO_UDP_L4 => return segment_udp(hdr, frame, emit),
         other => return Err(OffloadError::UnsupportedGso(other)),
     };
     let t = parse_tcp(frame, true).ok_or(OffloadError::Malformed)?;
@@ -465,11 +488,11 @@ pub fn segment(
     template[..h].copy_from_slice(&frame[..h]);
     let addrs = addr_sum(&template, &t).ok_or(OffloadError::Malformed)?;
     let id = be16(&template, t.ip + 4).unwrap_or(0);
-    let seq = be32(&template, t.tcp + 4).unwrap_or(0);
-    let flags = template[t.tcp + 13];
+    let seq = be32(&template, t.l4 + 4).unwrap_or(0);
+    let flags = template[t.l4 + 13];
     let partial = PartialCsum {
-        // t.tcp < h ≤ MAX_HEADER: fits u16.
-        start: t.tcp as u16,
+        // t.l4 < h ≤ MAX_HEADER: fits u16.
+        start: t.l4 as u16,
         offset: TCP_CSUM,
     };
     for i in 0..count {
@@ -490,7 +513,7 @@ pub fn segment(
             ipv4_header_checksum(seg, t.ip);
         }
         // Sequence numbers wrap modulo 2^32 (RFC 9293 §3.4).
-        put32(seg, t.tcp + 4, seq.wrapping_add(off as u32));
+        put32(seg, t.l4 + 4, seq.wrapping_add(off as u32));
         let mut f = flags;
         if i + 1 < count {
             f &= !(TCP_FIN | TCP_PSH);
@@ -498,11 +521,158 @@ pub fn segment(
         if i > 0 {
             f &= !TCP_CWR;
         }
-        seg[t.tcp + 13] = f;
-        put16(seg, t.tcp + 16, pseudo_partial(addrs, h - t.tcp + len));
+        seg[t.l4 + 13] = f;
+        put16(seg, t.l4 + 16, pseudo_partial(addrs, h - t.l4 + len));
         emit(seg, Some(partial));
     }
     Ok(count)
+}
+
+/// [`segment`] for `GSO_UDP_L4`: independent datagrams of `gso_size`
+/// payload bytes (the last may be shorter), each with its own UDP header
+/// (length, partial checksum) and IP header, as the kernel's
+/// `__udp_gso_segment`. Payloads are never cut smaller than `gso_size`:
+/// a UDP datagram's boundaries are the application's (a segment longer
+/// than the tunnel's MTU crosses it in fragmented datagrams).
+fn segment_udp(
+    hdr: &VnetHdr,
+    frame: &mut [u8],
+    emit: &mut dyn FnMut(&[u8], Option<PartialCsum>),
+) -> Result<usize, OffloadError> {
+    let t = parse_l4(frame, true, PROTO_UDP).ok_or(OffloadError::Malformed)?;
+    let h = t.hdr;
+    let mss = usize::from(hdr.gso_size);
+    if h > MAX_HEADER || mss == 0 {
+        return Err(OffloadError::Malformed);
+    }
+    let payload = t.end - h;
+    let count = payload.div_ceil(mss).max(1);
+    let mut template = [0u8; MAX_HEADER];
+    template[..h].copy_from_slice(&frame[..h]);
+    let addrs = addr_sum(&template, &t).ok_or(OffloadError::Malformed)?;
+    let id = be16(&template, t.ip + 4).unwrap_or(0);
+    let partial = PartialCsum {
+        // t.l4 < h ≤ MAX_HEADER: fits u16.
+        start: t.l4 as u16,
+        offset: UDP_CSUM,
+    };
+    for i in 0..count {
+        let off = i * mss;
+        let len = mss.min(payload - off);
+        let Some(seg) = frame.get_mut(off..off + h + len) else {
+            return Err(OffloadError::Malformed);
+        };
+        seg[..h].copy_from_slice(&template[..h]);
+        // Every length here ≤ the original's: fits u16.
+        if t.v6 {
+            put16(seg, t.ip + 4, (h - t.ip - IPV6_LEN + len) as u16);
+        } else {
+            put16(seg, t.ip + 2, (h - t.ip + len) as u16);
+            put16(seg, t.ip + 4, id.wrapping_add(i as u16));
+            ipv4_header_checksum(seg, t.ip);
+        }
+        put16(seg, t.l4 + 4, (UDP_LEN + len) as u16);
+        put16(
+            seg,
+            t.l4 + usize::from(UDP_CSUM),
+            pseudo_partial_for(addrs, PROTO_UDP, UDP_LEN + len),
+        );
+        emit(seg, Some(partial));
+    }
+    Ok(count)
+}
+
+// ---------------------------------------------------------------------
+// TCP MSS clamping
+
+/// TCP option kinds (RFC 9293 §3.2).
+const TCPOPT_END: u8 = 0;
+const TCPOPT_NOP: u8 = 1;
+const TCPOPT_MSS: u8 = 2;
+const TCP_SYN: u8 = 0x02;
+/// IPv4 and TCP headers without options: the MSS a 1-byte-larger IP
+/// packet would need (RFC 9293 §3.7.1: MSS = MTU − fixed IP and TCP headers).
+const IPV4_TCP_FIXED: u16 = 40;
+/// IPv6 and TCP headers without options or extension headers.
+const IPV6_TCP_FIXED: u16 = 60;
+
+/// Lowers the MSS option of a TCP SYN (or SYN-ACK) in `frame` so that the
+/// peer's segments fit IP packets of `mtu` bytes: at most `mtu − 40`
+/// (IPv4) or `mtu − 60` (IPv6), as `iptables -j TCPMSS
+/// --clamp-mss-to-pmtu` does. Bridged hosts then send segments the
+/// tunnel carries whole, without fragmenting the outer datagrams.
+///
+/// `partial`: the TCP checksum is unfinished (`NEEDS_CSUM`, it covers
+/// only the pseudo-header, which the option does not change); otherwise
+/// the checksum is updated incrementally (RFC 1624, eqn. 3). Returns
+/// whether the frame was changed. Anything that is not a SYN with an MSS
+/// option above the limit (fragments, other protocols, malformed
+/// options) is left alone.
+pub fn clamp_mss(frame: &mut [u8], partial: bool, mtu: u16) -> bool {
+    let Some(t) = parse_tcp(frame, true) else {
+        return false;
+    };
+    if frame.get(t.l4 + 13).is_none_or(|f| f & TCP_SYN == 0) {
+        return false;
+    }
+    let fixed = if t.v6 { IPV6_TCP_FIXED } else { IPV4_TCP_FIXED };
+    let limit = mtu.saturating_sub(fixed);
+    let mut at = t.l4 + 20;
+    // Each step advances at least one byte inside [l4 + 20, hdr ≤ l4 + 60).
+    while at < t.hdr {
+        let Some(&kind) = frame.get(at) else {
+            return false;
+        };
+        match kind {
+            TCPOPT_END => return false,
+            TCPOPT_NOP => at += 1,
+            _ => {
+                let Some(&len) = frame.get(at + 1) else {
+                    return false;
+                };
+                let len = usize::from(len);
+                if len < 2 || at + len > t.hdr {
+                    return false;
+                }
+                if kind == TCPOPT_MSS && len == 4 {
+                    let Some(mss) = be16(frame, at + 2) else {
+                        return false;
+                    };
+                    if mss <= limit {
+                        return false;
+                    }
+                    if !partial && !update_checksum(frame, t.l4, t.l4 + 16, at + 2, limit) {
+                        return false;
+                    }
+                    put16(frame, at + 2, limit);
+                    return true;
+                }
+                at += len;
+            }
+        }
+    }
+    false
+}
+
+/// Replaces the 16-bit value at `at` by `new` in the checksum at `field`
+/// of the L4 segment starting at `l4` (RFC 1624: HC' = ~(~HC + ~m + m')),
+/// summing the 16-bit words of the segment that cover `at..at + 2`
+/// (`at − l4` may be odd). Only the checksum is written; `false` (nothing
+/// written) when the words fall outside `frame`.
+fn update_checksum(frame: &mut [u8], l4: usize, field: usize, at: usize, new: u16) -> bool {
+    let start = l4 + (at - l4) / 2 * 2;
+    let end = start + if (at - l4) % 2 == 0 { 2 } else { 4 };
+    let (Some(old_words), Some(check)) = (frame.get(start..end), be16(frame, field)) else {
+        return false;
+    };
+    let old_sum = ones_sum(old_words);
+    let mut words = [0u8; 4];
+    words[..end - start].copy_from_slice(old_words);
+    words[at - start..at - start + 2].copy_from_slice(&new.to_be_bytes());
+    let new_sum = ones_sum(&words[..end - start]);
+    let sum = u32::from(!check) + u32::from(!fold(old_sum)) + new_sum;
+    put16(frame, field, !fold(sum));
+    true
 }
 
 // ---------------------------------------------------------------------
@@ -511,7 +681,7 @@ pub fn segment(
 /// The super-frame being built.
 #[derive(Clone, Copy, Debug)]
 struct Pending {
-    t: TcpFrame,
+    t: L4Frame,
     /// Payload bytes of the first segment: every segment but the last has it.
     mss: usize,
     next_seq: u32,
@@ -589,8 +759,8 @@ impl Coalescer {
             return;
         };
         let payload = t.end - t.hdr;
-        let seq = be32(frame, t.tcp + 4).unwrap_or(0);
-        let flags = frame.get(t.tcp + 13).copied().unwrap_or(0);
+        let seq = be32(frame, t.l4 + 4).unwrap_or(0);
+        let flags = frame.get(t.l4 + 13).copied().unwrap_or(0);
         if let Some(p) = self.pending {
             if self.joins(&p, &t, frame, seq, payload) {
                 let at = VNET_HDR_LEN + self.len;
@@ -602,7 +772,7 @@ impl Coalescer {
                     self.stats.merged += 1;
                     let last = flags & TCP_PSH != 0 || payload < p.mss;
                     if flags & TCP_PSH != 0 {
-                        if let Some(b) = self.buf.get_mut(VNET_HDR_LEN + p.t.tcp + 13) {
+                        if let Some(b) = self.buf.get_mut(VNET_HDR_LEN + p.t.l4 + 13) {
                             *b |= TCP_PSH;
                         }
                     }
@@ -638,7 +808,7 @@ impl Coalescer {
         });
     }
 
-    fn joins(&self, p: &Pending, t: &TcpFrame, frame: &[u8], seq: u32, payload: usize) -> bool {
+    fn joins(&self, p: &Pending, t: &L4Frame, frame: &[u8], seq: u32, payload: usize) -> bool {
         if t.v6 != p.t.v6 || t.hdr != p.t.hdr || seq != p.next_seq || payload > p.mss {
             return false;
         }
@@ -651,7 +821,7 @@ impl Coalescer {
         let Some(this) = frame.get(..t.hdr) else {
             return false;
         };
-        let (ip, tcp, hdr) = (t.ip, t.tcp, t.hdr);
+        let (ip, tcp, hdr) = (t.ip, t.l4, t.hdr);
         // Pending flags are exactly ACK (PSH ends a super-frame).
         let same = |a: usize, b: usize| first.get(a..b) == this.get(a..b);
         let ip_same = if t.v6 {
@@ -687,10 +857,10 @@ impl Coalescer {
             ipv4_header_checksum(frame, t.ip);
         }
         if let Some(addrs) = addr_sum(frame, &t) {
-            put16(frame, t.tcp + 16, pseudo_partial(addrs, len - t.tcp));
+            put16(frame, t.l4 + 16, pseudo_partial(addrs, len - t.l4));
         }
         let partial = PartialCsum {
-            start: t.tcp as u16,
+            start: t.l4 as u16,
             offset: TCP_CSUM,
         };
         let mut vh = VnetHdr::for_frame(Some(partial));
@@ -725,23 +895,23 @@ impl Coalescer {
 }
 
 /// The frame's offsets if it may join a super-frame (see [`Coalescer`]).
-fn coalescable(frame: &[u8], partial: Option<PartialCsum>) -> Option<TcpFrame> {
+fn coalescable(frame: &[u8], partial: Option<PartialCsum>) -> Option<L4Frame> {
     let p = partial?;
     let t = parse_tcp(frame, false)?;
-    if usize::from(p.start) != t.tcp || p.offset != TCP_CSUM || t.end != frame.len() {
+    if usize::from(p.start) != t.l4 || p.offset != TCP_CSUM || t.end != frame.len() {
         return None;
     }
     if t.hdr >= t.end {
         return None; // no payload
     }
     if t.v6 {
-        if t.tcp != t.ip + IPV6_LEN {
+        if t.l4 != t.ip + IPV6_LEN {
             return None;
         }
-    } else if t.tcp != t.ip + 20 || be16(frame, t.ip + 6)? != IPV4_DF_ONLY {
+    } else if t.l4 != t.ip + 20 || be16(frame, t.ip + 6)? != IPV4_DF_ONLY {
         return None;
     }
-    let flags = *frame.get(t.tcp + 13)?;
+    let flags = *frame.get(t.l4 + 13)?;
     if flags != TCP_ACK && flags != TCP_ACK | TCP_PSH {
         return None;
     }
@@ -943,16 +1113,16 @@ mod tests {
         ipv4_header_checksum(&mut f, 14);
         let t = parse_tcp(&f, false).unwrap();
         let a = addr_sum(&f, &t).unwrap();
-        put16(&mut f, t.tcp + 16, pseudo_partial(a, t.end - t.tcp));
+        put16(&mut f, t.l4 + 16, pseudo_partial(a, t.end - t.l4));
         let p = PartialCsum {
-            start: t.tcp as u16,
+            start: t.l4 as u16,
             offset: 16,
         };
         assert!(complete_checksum(&mut f, p));
         verify_full(&f);
         // Ethernet padding after the IP packet is not summed.
         let good = f.clone();
-        put16(&mut f, t.tcp + 16, pseudo_partial(a, t.end - t.tcp));
+        put16(&mut f, t.l4 + 16, pseudo_partial(a, t.end - t.l4));
         f.extend_from_slice(&[0xee; 7]);
         assert!(complete_checksum(&mut f, p));
         assert_eq!(&f[..good.len()], &good[..]);
@@ -980,27 +1150,24 @@ mod tests {
     fn check_segments(orig: &[u8], segs: &[(Vec<u8>, Option<PartialCsum>)], mss: usize, v6: bool) {
         let t = parse_tcp(orig, true).unwrap();
         let data = &orig[t.hdr..t.end];
-        let seq0 = be32(orig, t.tcp + 4).unwrap();
+        let seq0 = be32(orig, t.l4 + 4).unwrap();
         let mut joined = Vec::new();
         for (i, (s, p)) in segs.iter().enumerate() {
             let st = parse_tcp(s, true).unwrap();
-            assert_eq!(
-                (st.ip, st.tcp, st.hdr, st.end),
-                (t.ip, t.tcp, t.hdr, s.len())
-            );
+            assert_eq!((st.ip, st.l4, st.hdr, st.end), (t.ip, t.l4, t.hdr, s.len()));
             let len = st.end - st.hdr;
             assert!(len <= mss && len > 0, "segment {i}: {len}");
             if i + 1 < segs.len() {
                 assert_eq!(len, mss);
             }
             assert_eq!(
-                be32(s, st.tcp + 4).unwrap(),
+                be32(s, st.l4 + 4).unwrap(),
                 seq0.wrapping_add(joined.len() as u32)
             );
             assert_eq!(
                 *p,
                 Some(PartialCsum {
-                    start: t.tcp as u16,
+                    start: t.l4 as u16,
                     offset: 16
                 })
             );
@@ -1014,10 +1181,10 @@ mod tests {
             // Everything else in the headers is the original's.
             for r in [
                 0..t.ip + 2,
-                t.tcp..t.tcp + 4,
-                t.tcp + 8..t.tcp + 13,
-                t.tcp + 14..t.tcp + 16,
-                t.tcp + 18..t.hdr,
+                t.l4..t.l4 + 4,
+                t.l4 + 8..t.l4 + 13,
+                t.l4 + 14..t.l4 + 16,
+                t.l4 + 18..t.hdr,
             ] {
                 assert_eq!(s[r.clone()], orig[r.clone()], "segment {i} bytes {r:?}");
             }
@@ -1172,6 +1339,192 @@ mod tests {
         );
     }
 
+    /// Ethernet + IPv4 (DF) or IPv6 + UDP 5000 → 443 carrying `data`,
+    /// the UDP checksum field holding the pseudo-header sum (partial).
+    fn udp_frame(v6: bool, data: &[u8]) -> Vec<u8> {
+        let mut f = MAC.to_vec();
+        let udp_len = (UDP_LEN + data.len()) as u16;
+        if v6 {
+            f.extend_from_slice(&[0x86, 0xdd, 0x60, 0, 0, 0]);
+            f.extend_from_slice(&udp_len.to_be_bytes());
+            f.extend_from_slice(&[17, 64]);
+            f.extend_from_slice(&[0xfd, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 1]);
+            f.extend_from_slice(&[0xfd, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 2]);
+        } else {
+            f.extend_from_slice(&[0x08, 0x00, 0x45, 0]);
+            f.extend_from_slice(&(20 + udp_len).to_be_bytes());
+            f.extend_from_slice(&[0x12, 0x34, 0x40, 0x00, 64, 17, 0, 0]);
+            f.extend_from_slice(&[10, 0, 0, 1, 10, 0, 0, 2]);
+            ipv4_header_checksum(&mut f, 14);
+        }
+        let l4 = f.len();
+        f.extend_from_slice(&[0x13, 0x88, 0x01, 0xbb]);
+        f.extend_from_slice(&udp_len.to_be_bytes());
+        f.extend_from_slice(&[0, 0]);
+        f.extend_from_slice(data);
+        let t = parse_l4(&f, false, PROTO_UDP).unwrap();
+        let a = addr_sum(&f, &t).unwrap();
+        put16(
+            &mut f,
+            l4 + 6,
+            pseudo_partial_for(a, PROTO_UDP, UDP_LEN + data.len()),
+        );
+        f
+    }
+
+    /// Verifies the IPv4 header checksum and the UDP checksum (reference sums).
+    fn verify_udp(frame: &[u8]) {
+        let v6 = frame[12..14] == [0x86, 0xdd];
+        let (l4, pseudo_addrs) = if v6 {
+            (54, ref_sum16(&frame[22..54]))
+        } else {
+            assert_eq!(
+                ref_fold(ref_sum16(&frame[14..34])),
+                0xffff,
+                "IPv4 header checksum"
+            );
+            (34, ref_sum16(&frame[26..34]))
+        };
+        let len = u16::from_be_bytes([frame[l4 + 4], frame[l4 + 5]]);
+        assert_eq!(usize::from(len), frame.len() - l4, "UDP length");
+        let sum = pseudo_addrs + 17 + u64::from(len) + ref_sum16(&frame[l4..]);
+        assert_eq!(ref_fold(sum), 0xffff, "UDP checksum");
+    }
+
+    #[test]
+    fn segments_udp_l4_both_families() {
+        for v6 in [false, true] {
+            let data = payload(3000);
+            let f = udp_frame(v6, &data);
+            let l4: u16 = if v6 { 54 } else { 34 };
+            let h = VnetHdr {
+                flags: F_NEEDS_CSUM,
+                gso_type: GSO_UDP_L4,
+                hdr_len: l4 + 8,
+                gso_size: 1200,
+                csum_start: l4,
+                csum_offset: UDP_CSUM,
+            };
+            // The tunnel's frame limit never cuts a datagram smaller.
+            let (r, segs) = collect(&h, &f, 600);
+            assert_eq!(r, Ok(3), "v6 {v6}");
+            let mut joined = Vec::new();
+            for (i, (s, p)) in segs.iter().enumerate() {
+                let p = p.expect("partial");
+                assert_eq!((p.start, p.offset), (l4, UDP_CSUM));
+                let mut s = s.clone();
+                assert!(complete_checksum(&mut s, p));
+                verify_udp(&s);
+                if !v6 {
+                    let id = u16::from_be_bytes([s[18], s[19]]);
+                    assert_eq!(id, 0x1234 + i as u16);
+                }
+                joined.extend_from_slice(&s[usize::from(l4) + UDP_LEN..]);
+            }
+            assert_eq!(segs.iter().map(|s| s.0.len()).collect::<Vec<_>>(), {
+                let h = usize::from(l4) + UDP_LEN;
+                vec![h + 1200, h + 1200, h + 600]
+            });
+            assert_eq!(joined, data);
+        }
+        // A TCP frame under a UDP GSO header is refused, not cut.
+        let tcp = frame4(0, 1, TCP_ACK, &payload(3000));
+        let h = VnetHdr {
+            gso_type: GSO_UDP_L4,
+            ..gso(GSO_TCPV4, 1000, 34)
+        };
+        assert_eq!(collect(&h, &tcp, 1514).0, Err(OffloadError::Malformed));
+    }
+
+    /// A SYN with `opts` as its TCP options and a finished checksum.
+    fn syn(v6: bool, opts: &[u8]) -> Vec<u8> {
+        let mut f = if v6 {
+            frame6(7, TCP_SYN, &[])
+        } else {
+            frame4(0, 7, TCP_SYN, &[])
+        };
+        let t = parse_tcp(&f, false).unwrap();
+        // Swap the fixture's timestamp options for `opts` (a multiple of 4).
+        f.truncate(t.l4 + 20);
+        f.extend_from_slice(opts);
+        f[t.l4 + 12] = ((20 + opts.len()) / 4) as u8 * 16;
+        let l4_len = (20 + opts.len()) as u16;
+        if v6 {
+            put16(&mut f, 18, l4_len);
+        } else {
+            put16(&mut f, 16, 20 + l4_len);
+            ipv4_header_checksum(&mut f, 14);
+        }
+        let t = parse_tcp(&f, false).unwrap();
+        let a = addr_sum(&f, &t).unwrap();
+        put16(&mut f, t.l4 + 16, pseudo_partial(a, t.end - t.l4));
+        assert!(complete_checksum(
+            &mut f,
+            PartialCsum {
+                start: t.l4 as u16,
+                offset: TCP_CSUM
+            }
+        ));
+        verify_full(&f);
+        f
+    }
+
+    fn mss_of(f: &[u8], at: usize) -> u16 {
+        let t = parse_tcp(f, false).unwrap();
+        be16(f, t.l4 + 20 + at + 2).unwrap()
+    }
+
+    #[test]
+    fn clamp_mss_fixes_syns_only() {
+        // MSS 1460 first (even offset), or after one NOP (odd offset).
+        let even = [2, 4, 0x05, 0xb4, 1, 3, 3, 7];
+        let odd = [1, 2, 4, 0x05, 0xb4, 1, 1, 0];
+        for (v6, limit) in [(false, 1352), (true, 1332)] {
+            for (opts, at) in [(&even, 0), (&odd, 1)] {
+                let mut f = syn(v6, opts);
+                assert!(clamp_mss(&mut f, false, 1392), "v6 {v6} at {at}");
+                assert_eq!(mss_of(&f, at), limit);
+                verify_full(&f);
+                // Idempotent: already at the limit.
+                let before = f.clone();
+                assert!(!clamp_mss(&mut f, false, 1392));
+                assert_eq!(f, before);
+            }
+        }
+        // SYN-ACK too; a partial checksum is left alone.
+        let mut f = syn(false, &even);
+        f[34 + 13] = TCP_SYN | TCP_ACK;
+        let check = be16(&f, 34 + 16).unwrap();
+        assert!(clamp_mss(&mut f, true, 1400));
+        assert_eq!((mss_of(&f, 0), be16(&f, 34 + 16).unwrap()), (1360, check));
+        // Not a SYN, an MSS below the limit, a 1500-byte MTU: untouched.
+        for (flags, mtu) in [(TCP_ACK, 1392), (TCP_SYN, 1500), (TCP_SYN, 1600)] {
+            let mut f = syn(false, &even);
+            f[34 + 13] = flags;
+            let before = f.clone();
+            assert!(!clamp_mss(&mut f, false, mtu));
+            assert_eq!(f, before);
+        }
+        // Malformed options (zero length, past the header), END first,
+        // every prefix, garbage: untouched, no panic.
+        for opts in [[2, 0, 5, 0xb4], [3, 9, 0, 0], [0, 2, 4, 5]] {
+            let mut f = syn(false, &opts);
+            let before = f.clone();
+            assert!(!clamp_mss(&mut f, false, 1000));
+            assert_eq!(f, before);
+        }
+        let f = syn(true, &odd);
+        for n in 0..f.len() {
+            let mut p = f[..n].to_vec();
+            let _ = clamp_mss(&mut p, false, 576);
+        }
+        let mut garbage: Vec<u8> = (0..200).map(|i| (i * 37) as u8).collect();
+        for i in 0..garbage.len() {
+            garbage[i] ^= 0x5a;
+            let _ = clamp_mss(&mut garbage, false, 576);
+        }
+    }
+
     // ---- coalescing ----
 
     fn run(c: &mut Coalescer, frames: &[(Vec<u8>, Option<PartialCsum>)]) -> Vec<Vec<u8>> {
@@ -1194,7 +1547,7 @@ mod tests {
         assert_eq!(usize::from(vh.gso_size), mss);
         assert_eq!(usize::from(vh.hdr_len), t.hdr);
         assert_eq!(vh.flags, F_NEEDS_CSUM);
-        assert_eq!((usize::from(vh.csum_start), vh.csum_offset), (t.tcp, 16));
+        assert_eq!((usize::from(vh.csum_start), vh.csum_offset), (t.l4, 16));
         let mut full = frame.to_vec();
         assert!(complete_checksum(&mut full, vh.partial().unwrap()));
         verify_full(&full);
@@ -1202,7 +1555,7 @@ mod tests {
         let mut a = full.clone();
         let mut b = orig.to_vec();
         for f in [&mut a, &mut b] {
-            put16(f, t.tcp + 16, 0);
+            put16(f, t.l4 + 16, 0);
             if !v6 {
                 put16(f, 24, 0);
             }

@@ -60,6 +60,10 @@ pub const COOKIE_SECRET_LIFETIME: Duration = Duration::from_secs(120);
 pub const UDP_BATCH: usize = 32;
 /// Frames read from the TAP/raw device per wakeup (bounds latency for the rest).
 pub const DEVICE_BATCH: usize = 32;
+/// After the kernel refused UDP GSO for a segment size (larger than the
+/// route's MTU), datagrams of that size leave one by one; this often GSO
+/// is tried again for every size.
+pub const GSO_REPROBE_INTERVAL: Duration = Duration::from_secs(60);
 /// Largest UDP datagram handled (underlay MTU is at most this).
 pub const MAX_DATAGRAM: usize = 2048;
 /// Largest Ethernet frame on the overlay device (MTU + 14 + slack).

@@ -765,6 +765,7 @@ fn check_console_frames() -> CheckResult {
             handshakes_completed: 1 << 40,
             ..OverlayStats::default()
         },
+        device: crate::console::proto::DeviceInfo::default(),
         discovery: None,
     };
     let frame =

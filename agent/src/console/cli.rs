@@ -933,6 +933,7 @@ mod test {
             peers_relayed: 0,
             mac_entries: 0,
             stats: OverlayStats::default(),
+            device: crate::console::proto::DeviceInfo::default(),
             discovery: None,
         };
         let reply = status.clone();

@@ -14,7 +14,7 @@
 
 use core::fmt::Write as _;
 
-use super::proto::{DiscoveryInfo, ServiceInfo, StatusInfo};
+use super::proto::{DeviceInfo, DiscoveryInfo, ServiceInfo, StatusInfo};
 use crate::keys::encode_public;
 use crate::overlay::{OverlayStats, PeerInfo};
 
@@ -324,13 +324,32 @@ pub fn status_text(s: &StatusInfo) -> String {
     line(
         "dropped",
         format!(
-            "{} malformed, {} unknown key, {} auth, {} replay, {} stale, {} no route",
+            "{} malformed, {} unknown key, {} auth, {} replay, {} stale, {} no route, {} oversize",
             st.dropped_malformed,
             st.dropped_unknown_key,
             st.dropped_auth,
             st.dropped_replay,
             st.dropped_stale,
-            st.dropped_no_route
+            st.dropped_no_route,
+            st.dropped_oversize
+        ),
+    );
+    let d = &s.device;
+    line(
+        "device",
+        format!(
+            "offloads {}, {} segmented, {} MSS clamped, {} udp gso refused",
+            if d.offload { "on" } else { "off" },
+            d.segmented,
+            d.mss_clamped,
+            d.gso_refused
+        ),
+    );
+    line(
+        "dev dropped",
+        format!(
+            "{} truncated, {} unsegmentable, {} write, {} queue full",
+            d.truncated, d.unsegmentable, d.write_drops, d.queue_drops
         ),
     );
     discovery_lines(&mut line, s.discovery.as_ref());
@@ -487,6 +506,20 @@ fn stats_object(j: &mut Json, st: &OverlayStats) {
     j.num("cookies_sent", st.cookies_sent);
     j.num("dropped_no_route", st.dropped_no_route);
     j.num("relayed_frames", st.relayed_frames);
+    j.num("dropped_oversize", st.dropped_oversize);
+    j.end('}');
+}
+
+fn device_object(j: &mut Json, d: &DeviceInfo) {
+    j.begin('{');
+    j.raw("offload", if d.offload { "true" } else { "false" });
+    j.num("truncated", d.truncated);
+    j.num("unsegmentable", d.unsegmentable);
+    j.num("write_drops", d.write_drops);
+    j.num("queue_drops", d.queue_drops);
+    j.num("mss_clamped", d.mss_clamped);
+    j.num("segmented", d.segmented);
+    j.num("gso_refused", d.gso_refused);
     j.end('}');
 }
 
@@ -509,6 +542,8 @@ pub fn status_json(s: &StatusInfo) -> String {
     j.num("mac_entries", u64::from(s.mac_entries));
     j.key("stats");
     stats_object(&mut j, &s.stats);
+    j.key("device");
+    device_object(&mut j, &s.device);
     match &s.discovery {
         Some(d) => {
             j.key("discovery");
@@ -603,6 +638,11 @@ mod test {
                 rx_packets: u64::MAX,
                 ..OverlayStats::default()
             },
+            device: DeviceInfo {
+                offload: true,
+                mss_clamped: 7,
+                ..DeviceInfo::default()
+            },
             discovery: None,
         }
     }
@@ -640,6 +680,11 @@ mod test {
         assert!(t.contains("uptime:      1h02m\n"));
         assert!(t.contains(&format!("public key:  {}\n", encode_public(&[1; 32]))));
         assert!(t.contains("1 relayed\n"));
+        assert!(t.contains("0 no route, 0 oversize\n"));
+        assert!(
+            t.contains("device:      offloads on, 0 segmented, 7 MSS clamped, 0 udp gso refused\n")
+        );
+        assert!(t.contains("dev dropped: 0 truncated, 0 unsegmentable, 0 write, 0 queue full\n"));
         assert!(!t.contains('\t'));
     }
 
@@ -663,7 +708,11 @@ mod test {
         let s = status_json(&status());
         assert!(s.contains(r#""cloud":"guifi\t\"x\"""#));
         assert!(s.contains(r#""stats":{"rx_packets":18446744073709551615,"#));
-        assert!(s.ends_with("\"relayed_frames\":0},\"discovery\":null}\n"));
+        assert!(s.contains("\"relayed_frames\":0,\"dropped_oversize\":0},"));
+        assert!(s.ends_with(
+            "\"device\":{\"offload\":true,\"truncated\":0,\"unsegmentable\":0,\"write_drops\":0,\
+             \"queue_drops\":0,\"mss_clamped\":7,\"segmented\":0,\"gso_refused\":0},\"discovery\":null}\n"
+        ));
     }
 
     /// A strict JSON checker (RFC 8259 grammar), enough to prove validity.

@@ -152,6 +152,31 @@ impl Response {
     }
 }
 
+/// The overlay device part of `cloudy status`: what was dropped or
+/// changed between the device and the engine.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct DeviceInfo {
+    /// Frames carry virtio-net headers: super-frames are read and written.
+    pub offload: bool,
+    /// Frames longer than the read buffer, dropped.
+    pub truncated: u64,
+    /// Super-frames that could not be segmented (a GSO type we do not
+    /// know, malformed headers), dropped.
+    pub unsegmentable: u64,
+    /// Frames the device refused on write (queue full, too long), dropped.
+    pub write_drops: u64,
+    /// Frames the kernel dropped because the raw socket's receive queue
+    /// was full (the agent did not keep up).
+    pub queue_drops: u64,
+    /// TCP SYNs whose MSS option was lowered to fit the overlay MTU.
+    pub mss_clamped: u64,
+    /// TCP super-frames cut into MTU-sized segments.
+    pub segmented: u64,
+    /// Datagrams sent one by one because the kernel refused UDP GSO for
+    /// their size (each refusal is retried after a while).
+    pub gso_refused: u64,
+}
+
 /// `cloudy status`: who this box is and how its overlay is doing.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct StatusInfo {
@@ -170,6 +195,7 @@ pub struct StatusInfo {
     pub peers_relayed: u32,
     pub mac_entries: u32,
     pub stats: OverlayStats,
+    pub device: DeviceInfo,
     /// `None` when discovery is off (`option mdns '0'`) or failed to start.
     pub discovery: Option<DiscoveryInfo>,
 }
@@ -351,6 +377,11 @@ mod test {
                 relayed_frames: 200,
                 ..OverlayStats::default()
             },
+            device: DeviceInfo {
+                offload: true,
+                mss_clamped: 3,
+                ..DeviceInfo::default()
+            },
             discovery: None,
         }
     }
@@ -368,6 +399,8 @@ mod test {
         b.push(1); // rx_packets
         b.extend_from_slice(&[0; 11]);
         b.extend_from_slice(&[0xc8, 0x01]); // relayed_frames = 200
+        b.push(0); // dropped_oversize
+        b.extend_from_slice(&[1, 0, 0, 0, 0, 3, 0, 0]); // device: offload, .., mss_clamped = 3
         b.push(0); // discovery: None
         let mut frame = (b.len() as u32).to_be_bytes().to_vec();
         frame.extend_from_slice(&b);

@@ -13,15 +13,22 @@
 //! - [`RawSocket`]: `ETH_P_ALL` on an existing interface, promiscuous.
 //!   Frames the host (or we) send out on it are not read back
 //!   (`PACKET_IGNORE_OUTGOING`, or `sll_pkttype` on kernels before 4.20).
-//!   Locally generated frames can carry an unfinished TCP/UDP checksum
-//!   (`CHECKSUM_PARTIAL`, flagged `TP_STATUS_CSUMNOTREADY` in the
-//!   `PACKET_AUXDATA` control message); [`complete_l4_checksum`] finishes
-//!   it before the frame is returned, since the far end sees a wire frame.
+//!   AF_PACKET sees what the stack sees: a LAN host's TSO/GSO and the
+//!   NIC's GRO hand it TCP super-frames of up to 64 KiB with the checksum
+//!   unfinished (`CHECKSUM_PARTIAL`). [`RawSocket::open_offloaded`] asks
+//!   for a virtio-net header before every frame (`PACKET_VNET_HDR`, host
+//!   byte order, as `virtio_net_hdr_from_skb` writes it), the same header
+//!   an offloading TAP uses, so the runtime segments and coalesces both
+//!   alike; on send, a GSO header lets the kernel (or the NIC) segment
+//!   again. A frame the header cannot describe (a GSO type it has no name
+//!   for) makes `recvmsg` fail with `EINVAL` and is consumed: counted in
+//!   [`RawSocket::unsegmentable`]. Without the header (old kernel,
+//!   qemu-user), locally generated frames flagged `TP_STATUS_CSUMNOTREADY`
+//!   (`PACKET_AUXDATA`) get their checksum finished by
+//!   [`complete_l4_checksum`], since the far end sees a wire frame.
 //!
-//! Limitation: AF_PACKET sees segmentation-offloaded (GSO/GRO) frames
-//! unsegmented; frames longer than the caller's buffer are dropped and
-//! counted ([`RawSocket::truncated`], [`Tap::truncated`]). Disable TSO/GSO/GRO on a raw
-//! interface that carries local TCP.
+//! Frames longer than the caller's buffer are dropped and counted
+//! ([`RawSocket::truncated`], [`Tap::truncated`]).
 
 use std::ffi::CString;
 use std::io;
@@ -30,12 +37,16 @@ use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
 
 use super::offload::{fold, ones_sum, Endian, VNET_HDR_LEN};
 use crate::runtime::netif;
-use crate::runtime::sys::{cmsg_find, setsockopt};
+use crate::runtime::sys::{cmsg_find, getsockopt, set_socket_buffers, setsockopt};
 
 /// `EINTR` retries of one read or write.
 const EINTR_RETRIES: usize = 8;
 /// Frames skipped (outgoing, truncated) in one [`RawSocket::recv`] call.
 const MAX_SKIPPED: usize = 64;
+/// Kernel buffer asked for on a raw socket, each way: room for about 60
+/// 64 KiB super-frames, so a LAN host's TSO bursts wait for the next
+/// wakeup instead of being dropped (the default holds three).
+const RAW_SOCKET_BUFFER_BYTES: libc::c_int = 4 << 20;
 
 /// Buffer a [`FrameDevice`] with offloads needs for `recv`: virtio header
 /// plus the largest super-frame (Ethernet header + 64 KiB IP packet).
@@ -62,6 +73,23 @@ pub trait FrameDevice {
     fn offload(&self) -> Option<Endian> {
         None
     }
+    /// What the device dropped or fixed on the way in.
+    fn counters(&self) -> DeviceCounters {
+        DeviceCounters::default()
+    }
+}
+
+/// Frames a [`FrameDevice`] dropped or fixed while reading.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct DeviceCounters {
+    /// Longer than the read buffer.
+    pub truncated: u64,
+    /// A GSO type the virtio-net header cannot describe (raw socket).
+    pub unsegmentable: u64,
+    /// TCP/UDP checksums finished in software (raw socket without header).
+    pub checksums_completed: u64,
+    /// Dropped by the kernel on our full receive queue (raw socket).
+    pub queue_drops: u64,
 }
 
 /// A locally administered unicast MAC derived from a public key, so a
@@ -335,6 +363,13 @@ impl FrameDevice for Tap {
     fn offload(&self) -> Option<Endian> {
         self.vnet
     }
+
+    fn counters(&self) -> DeviceCounters {
+        DeviceCounters {
+            truncated: self.truncated,
+            ..DeviceCounters::default()
+        }
+    }
 }
 
 // ---- AF_PACKET ----
@@ -349,6 +384,13 @@ pub struct RawSocket {
     filter_outgoing: bool,
     truncated: u64,
     checksums_completed: u64,
+    /// Frames carry a virtio-net header, in this byte order.
+    vnet: Option<Endian>,
+    /// Frames the kernel could not describe with a virtio-net header.
+    unsegmentable: u64,
+    /// Frames the kernel dropped because our receive queue was full
+    /// (`PACKET_STATISTICS`, which resets on each read: summed here).
+    queue_drops: std::cell::Cell<u64>,
 }
 
 fn eth_p_all_be() -> u16 {
@@ -359,6 +401,26 @@ impl RawSocket {
     /// Opens `ETH_P_ALL` on `ifname`, promiscuous, not reading back
     /// outgoing frames, with `PACKET_AUXDATA` for checksum completion.
     pub fn open(ifname: &str) -> io::Result<RawSocket> {
+        Self::open_with(ifname, false)
+    }
+
+    /// As [`RawSocket::open`], with a virtio-net header on every frame
+    /// both ways (`PACKET_VNET_HDR`): reads may be super-frames (give
+    /// `recv` [`OFFLOAD_RECV_BUF`] bytes) with partial checksums, writes
+    /// may be GSO super-frames. Falls back to a plain socket when the
+    /// kernel refuses the option: check [`FrameDevice::offload`].
+    pub fn open_offloaded(ifname: &str) -> io::Result<RawSocket> {
+        match Self::open_with(ifname, true) {
+            Ok(raw) => Ok(raw),
+            Err(e) if e.kind() == io::ErrorKind::Unsupported => {
+                crate::info!("{ifname}: raw socket offloads unavailable ({e}); plain frames");
+                Self::open_with(ifname, false)
+            }
+            Err(e) => Err(e),
+        }
+    }
+
+    fn open_with(ifname: &str, offload: bool) -> io::Result<RawSocket> {
         let ctx = |what: &str, e: io::Error| {
             io::Error::new(e.kind(), format!("{ifname}: raw socket: {what}: {e}"))
         };
@@ -383,12 +445,25 @@ impl RawSocket {
         let one: libc::c_int = 1;
         setsockopt(&fd, libc::SOL_PACKET, libc::PACKET_AUXDATA, &one)
             .map_err(|e| ctx("PACKET_AUXDATA", e))?;
+        set_socket_buffers(&fd, RAW_SOCKET_BUFFER_BYTES);
         let filter_outgoing =
             match setsockopt(&fd, libc::SOL_PACKET, libc::PACKET_IGNORE_OUTGOING, &one) {
                 Ok(()) => false,
                 Err(e) if e.raw_os_error() == Some(libc::ENOPROTOOPT) => true,
                 Err(e) => return Err(ctx("PACKET_IGNORE_OUTGOING", e)),
             };
+        let vnet = if offload {
+            setsockopt(&fd, libc::SOL_PACKET, libc::PACKET_VNET_HDR, &one).map_err(|e| {
+                io::Error::new(
+                    io::ErrorKind::Unsupported,
+                    format!("{ifname}: PACKET_VNET_HDR: {e}"),
+                )
+            })?;
+            // `vio_le()`: the legacy header is in the host's order.
+            Some(Endian::NATIVE)
+        } else {
+            None
+        };
         // SAFETY: all-zero is a valid `packet_mreq`.
         let mut mreq: libc::packet_mreq = unsafe { mem::zeroed() };
         mreq.mr_ifindex = index_c;
@@ -417,7 +492,27 @@ impl RawSocket {
             filter_outgoing,
             truncated: 0,
             checksums_completed: 0,
+            vnet,
+            unsegmentable: 0,
+            queue_drops: std::cell::Cell::new(0),
         })
+    }
+
+    /// Frames dropped by the kernel on a full receive queue, so far.
+    pub fn queue_drops(&self) -> u64 {
+        let stats: io::Result<TpacketStats> =
+            getsockopt(&self.fd, libc::SOL_PACKET, libc::PACKET_STATISTICS);
+        if let Ok(st) = stats {
+            self.queue_drops
+                .set(self.queue_drops.get() + u64::from(st.tp_drops));
+        }
+        self.queue_drops.get()
+    }
+
+    /// Frames dropped because the kernel could not give them a virtio-net
+    /// header (a GSO type other than TCP or UDP segmentation).
+    pub fn unsegmentable(&self) -> u64 {
+        self.unsegmentable
     }
 
     /// Frames dropped because they were longer than the receive buffer.
@@ -434,6 +529,14 @@ impl RawSocket {
     pub fn filters_outgoing(&self) -> bool {
         self.filter_outgoing
     }
+}
+
+/// `struct tpacket_stats` (`PACKET_STATISTICS` for TPACKET_V1/V2 sockets).
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default)]
+struct TpacketStats {
+    tp_packets: libc::c_uint,
+    tp_drops: libc::c_uint,
 }
 
 /// Control buffer for one `tpacket_auxdata`, aligned for `cmsghdr`.
@@ -470,7 +573,14 @@ impl FrameDevice for RawSocket {
             msg.msg_controllen = cbuf.bytes.len() as _;
             let fd = self.fd.as_raw_fd();
             // SAFETY: `msg` points at live buffers of the stated lengths.
-            let got = retry_read(|| unsafe { libc::recvmsg(fd, &mut msg, libc::MSG_TRUNC) })?;
+            let got = match retry_read(|| unsafe { libc::recvmsg(fd, &mut msg, libc::MSG_TRUNC) }) {
+                // The frame was consumed: its GSO type has no virtio name.
+                Err(e) if self.vnet.is_some() && e.raw_os_error() == Some(libc::EINVAL) => {
+                    self.unsegmentable += 1;
+                    continue;
+                }
+                other => other?,
+            };
             let Some(n) = got else { return Ok(None) };
             if sll.sll_pkttype == libc::PACKET_OUTGOING {
                 continue;
@@ -479,7 +589,9 @@ impl FrameDevice for RawSocket {
                 self.truncated += 1;
                 continue;
             }
-            if csum_not_ready(&msg) {
+            // With a virtio header, a partial checksum stays partial: the
+            // header says where it is, and the tunnel carries it so.
+            if self.vnet.is_none() && csum_not_ready(&msg) {
                 if let Some(frame) = buf.get_mut(..n) {
                     if complete_l4_checksum(frame) {
                         self.checksums_completed += 1;
@@ -502,6 +614,19 @@ impl FrameDevice for RawSocket {
 
     fn name(&self) -> &str {
         &self.name
+    }
+
+    fn offload(&self) -> Option<Endian> {
+        self.vnet
+    }
+
+    fn counters(&self) -> DeviceCounters {
+        DeviceCounters {
+            truncated: self.truncated,
+            unsegmentable: self.unsegmentable,
+            checksums_completed: self.checksums_completed,
+            queue_drops: self.queue_drops(),
+        }
     }
 }
 

@@ -413,7 +413,7 @@ impl Node {
             }
         };
         if at + 1 + head.len() + body.len() + TAG_LEN > self.scratch.len() {
-            self.stats.dropped_no_route += 1;
+            self.stats.dropped_oversize += 1;
             return false;
         }
         self.scratch[at] = kind;
@@ -456,6 +456,10 @@ impl Node {
     ) {
         if frame.len() < wire::MIN_FRAME {
             self.stats.dropped_malformed += 1;
+            return;
+        }
+        if frame.len() > wire::MAX_OVERLAY_FRAME {
+            self.stats.dropped_oversize += 1;
             return;
         }
         self.stats.tx_frames += 1;
@@ -836,6 +840,7 @@ impl Node {
                 body.copy_from_slice(&src);
                 let at = DATA_HEADER_LEN;
                 if at + 9 + inner.len() + TAG_LEN > self.scratch.len() {
+                    self.stats.dropped_oversize += 1;
                     return;
                 }
                 self.scratch[at] = kind;

@@ -1,7 +1,9 @@
 //! Kernel offloads at the overlay's edges, done in software where the
 //! tunnel needs it. Pure: bytes in, bytes out, no IO.
 //!
-//! A TAP opened with `IFF_VNET_HDR` and `TUNSETOFFLOAD(CSUM|TSO4|TSO6)`
+//! A TAP opened with `IFF_VNET_HDR` and `TUNSETOFFLOAD(CSUM|TSO4|TSO6)`,
+//! or an AF_PACKET socket with `PACKET_VNET_HDR` (raw mode: it sees a
+//! bridged LAN host's TSO/USO and the NIC's GRO output as they are),
 //! hands TCP over as super-frames of up to 64 KiB, each behind a
 //! `struct virtio_net_hdr` ([`VnetHdr`], virtio 1.x §5.1.6, "legacy"
 //! 10-byte layout), and with the TCP/UDP checksum left unfinished
@@ -11,9 +13,13 @@
 //! - sender: [`segment`] cuts a super-frame into frames as the kernel's
 //!   `tcp_gso_segment` would (IPv4 total length, id + i, header checksum;
 //!   IPv6 payload length; TCP seq + offset, FIN/PSH on the last segment
-//!   only, CWR on the first only). The TCP checksum stays *partial*: the
+//!   only, CWR on the first only), and UDP super-frames (USO) into
+//!   datagrams as `__udp_gso_segment`. The checksum stays *partial*: the
 //!   field holds the folded pseudo-header sum of each segment's length and
 //!   a [`PartialCsum`] says where, so the sender never sums payload bytes;
+//! - sender: [`clamp_mss`] lowers the MSS option of SYNs entering the
+//!   overlay to its MTU, so a bridged 1500-byte LAN's TCP segments fit
+//!   one datagram (no outer fragmentation);
 //! - receiver: a [`Coalescer`] merges consecutive segments of one TCP flow
 //!   back into one super-frame with a GSO [`VnetHdr`] for its TAP (as the
 //!   kernel's GRO, deliberately stricter); a receiver whose device takes no

@@ -222,6 +222,17 @@ pub const MSG_RELAY_FROM: u8 = 6;
 pub const MSG_FRAME_PARTIAL: u8 = 7;
 /// Bytes before the frame in a `FramePartial` body.
 pub const FRAME_PARTIAL_HEADER: usize = 4;
+/// Longest Ethernet frame the overlay carries in one datagram: what is
+/// left of `MAX_DATAGRAM` after the data header, a relay envelope, the
+/// message kind, a partial-checksum header and the tag. Longer frames
+/// (jumbo frames on a raw device, super-frames nobody segmented) are
+/// dropped and counted as oversize.
+pub const MAX_OVERLAY_FRAME: usize = crate::limits::MAX_DATAGRAM
+    - DATA_HEADER_LEN
+    - RELAY_OVERHEAD
+    - 1
+    - FRAME_PARTIAL_HEADER
+    - TAG_LEN;
 
 /// Shortest Ethernet frame accepted from a peer (header only).
 pub const MIN_FRAME: usize = 14;

@@ -33,12 +33,14 @@ use std::os::fd::RawFd;
 use std::path::{Path, PathBuf};
 
 use crate::config::{uci, Config, Endpoint, Mode};
-use crate::console::proto::{Request, Response, StatusInfo};
+use crate::console::proto::{DeviceInfo, Request, Response, StatusInfo};
 use crate::console::server::ControlServer;
-use crate::limits::{DEVICE_BATCH, MAX_DATAGRAM};
+use crate::limits::{DEVICE_BATCH, GSO_REPROBE_INTERVAL, MAX_DATAGRAM};
 use crate::overlay::device::{stable_mac, FrameDevice, RawSocket, Tap, OFFLOAD_RECV_BUF};
 use crate::overlay::node::{Node, NodeConfig, PeerSpec};
-use crate::overlay::offload::{self, Coalescer, Endian, PartialCsum, VnetHdr, VNET_HDR_LEN};
+use crate::overlay::offload::{
+    self, Coalescer, Endian, PartialCsum, VnetHdr, GSO_NONE, VNET_HDR_LEN,
+};
 use crate::overlay::Outbox;
 use crate::time::Instant;
 use crate::{error, info, keys, warn};
@@ -191,8 +193,17 @@ struct Daemon {
     /// 64 KiB super-frame (`OFFLOAD_RECV_BUF`).
     frame_buf: Box<[u8]>,
     clock: Clock,
-    /// Super-frames from the device that could not be segmented.
+    /// Frames from the device that could not be segmented (malformed,
+    /// unknown GSO type).
     offload_errors: u64,
+    /// Super-frames from the device cut into segments.
+    segmented: u64,
+    /// SYNs whose MSS was lowered to the overlay MTU.
+    mss_clamped: u64,
+    /// GSO messages the kernel refused (resent plainly).
+    gso_refused: u64,
+    /// When UDP GSO is next tried again for every size, if it is limited.
+    gso_reprobe_at: Option<Instant>,
     /// mDNS/DNS-SD; `None` when off or when port 5353 could not be bound.
     discovery: Option<Discovery>,
 }
@@ -245,9 +256,13 @@ fn open_device(cfg: &Config, public: &[u8; 32]) -> Result<Box<dyn FrameDevice>, 
         }
         Mode::Raw => {
             let dev = a.raw_device.as_deref().unwrap_or_default();
-            let raw = RawSocket::open(dev)
+            let raw = RawSocket::open_offloaded(dev)
                 .map_err(|e| format!("cannot open raw socket on {dev}: {e}"))?;
-            info!("raw mode on {dev}");
+            info!(
+                "raw mode on {dev}, overlay mtu {} (TCP MSS clamped to it), offloads {}",
+                a.mtu,
+                if raw.offload().is_some() { "on" } else { "off" }
+            );
             Ok(Box::new(raw))
         }
     }
@@ -321,6 +336,10 @@ pub fn run_daemon(config_path: &Path, socket_path: &Path) -> Result<(), String> 
         frame_buf: vec![0u8; OFFLOAD_RECV_BUF].into_boxed_slice(),
         clock,
         offload_errors: 0,
+        segmented: 0,
+        mss_clamped: 0,
+        gso_refused: 0,
+        gso_reprobe_at: None,
         discovery: None,
     };
     let started = d.clock.now();
@@ -407,6 +426,12 @@ pub fn run_daemon(config_path: &Path, socket_path: &Path) -> Result<(), String> 
 
 impl Daemon {
     fn timers(&mut self, now: Instant) {
+        if self.gso_reprobe_at.is_some_and(|t| t <= now) {
+            self.gso_reprobe_at = None;
+            if self.io.send.reprobe_gso() {
+                crate::debug!("trying UDP GSO again for every datagram size");
+            }
+        }
         let mut out = self.io.outbox();
         self.node.handle_timeout(now, &mut out);
         out.flush_frames();
@@ -448,11 +473,18 @@ impl Daemon {
 
     fn flush_udp(&mut self) {
         let st = self.io.send.flush(&self.io.socks);
-        if let Some(errno) = st.gso_disabled {
-            warn!(
-                "UDP GSO refused by the kernel ({}): sending plain datagrams from now on",
-                io::Error::from_raw_os_error(errno)
-            );
+        if let Some((size, errno)) = st.gso_refused {
+            self.gso_refused += 1;
+            if self.gso_reprobe_at.is_none() {
+                // Once per reprobe interval at most.
+                info!(
+                    "UDP GSO refused for {size}-byte datagrams ({}): those leave one by one \
+                     (the kernel fragments them); trying again in {} s",
+                    io::Error::from_raw_os_error(errno),
+                    GSO_REPROBE_INTERVAL.as_secs()
+                );
+                self.gso_reprobe_at = Some(self.clock.now() + GSO_REPROBE_INTERVAL);
+            }
         }
     }
 
@@ -481,42 +513,69 @@ impl Daemon {
         }
     }
 
+    /// Frames from the TAP or raw device into the overlay. TCP SYNs get
+    /// their MSS clamped to the overlay MTU (a bridged LAN's 1500-byte
+    /// segments would not fit one datagram), and super-frames (TAP or
+    /// raw socket with virtio headers) are cut into segments of at most
+    /// one overlay-MTU-sized Ethernet frame.
     fn device_input(&mut self, now: Instant) {
-        // Segments are at most one MTU-sized Ethernet frame.
-        let max_frame = usize::from(self.cfg.agent.mtu) + 14;
+        let mtu = self.cfg.agent.mtu;
+        let max_frame = usize::from(mtu) + 14;
         for _ in 0..DEVICE_BATCH {
-            match self.io.device.recv(&mut self.frame_buf[..]) {
-                Ok(Some(len)) => {
-                    let offload = self.io.device.offload();
-                    let mut out = self.io.outbox();
-                    let Some(order) = offload else {
-                        self.node
-                            .handle_frame(now, &self.frame_buf[..len], &mut out);
-                        continue;
-                    };
-                    let Some(frame) = self.frame_buf.get_mut(..len) else {
-                        continue;
-                    };
-                    let (head, frame) = frame.split_at_mut(VNET_HDR_LEN.min(len));
-                    let Some(hdr) = VnetHdr::parse(head, order) else {
-                        self.offload_errors += 1;
-                        continue;
-                    };
-                    let node = &mut self.node;
-                    let r = offload::segment(&hdr, frame, max_frame, &mut |seg, csum| {
-                        node.handle_frame_partial(now, seg, csum, &mut out)
-                    });
-                    if let Err(e) = r {
-                        self.offload_errors += 1;
-                        crate::debug!("{}: {e}", self.io.device.name());
-                    }
-                }
+            let len = match self.io.device.recv(&mut self.frame_buf[..]) {
+                Ok(Some(len)) => len,
                 Ok(None) => return,
                 Err(e) => {
                     crate::debug!("{}: read: {e}", self.io.device.name());
                     return;
                 }
+            };
+            let Some(buf) = self.frame_buf.get_mut(..len) else {
+                continue;
+            };
+            let offload = self.io.device.offload();
+            let mut out = self.io.outbox();
+            let Some(order) = offload else {
+                if offload::clamp_mss(buf, false, mtu) {
+                    self.mss_clamped += 1;
+                }
+                self.node.handle_frame(now, buf, &mut out);
+                continue;
+            };
+            let (head, frame) = buf.split_at_mut(VNET_HDR_LEN.min(len));
+            let Some(hdr) = VnetHdr::parse(head, order) else {
+                self.offload_errors += 1;
+                continue;
+            };
+            // A SYN is never a super-frame.
+            if hdr.gso_type == GSO_NONE && offload::clamp_mss(frame, hdr.partial().is_some(), mtu) {
+                self.mss_clamped += 1;
             }
+            let node = &mut self.node;
+            match offload::segment(&hdr, frame, max_frame, &mut |seg, csum| {
+                node.handle_frame_partial(now, seg, csum, &mut out)
+            }) {
+                Ok(_) if hdr.gso_type != GSO_NONE => self.segmented += 1,
+                Ok(_) => {}
+                Err(e) => {
+                    self.offload_errors += 1;
+                    crate::debug!("{}: {e}", self.io.device.name());
+                }
+            }
+        }
+    }
+
+    fn device_info(&self) -> DeviceInfo {
+        let c = self.io.device.counters();
+        DeviceInfo {
+            offload: self.io.device.offload().is_some(),
+            truncated: c.truncated,
+            unsegmentable: c.unsegmentable + self.offload_errors,
+            write_drops: self.io.device_drops,
+            queue_drops: c.queue_drops,
+            mss_clamped: self.mss_clamped,
+            segmented: self.segmented,
+            gso_refused: self.gso_refused,
         }
     }
 
@@ -583,6 +642,7 @@ impl Daemon {
                     peers_relayed: relayed as u32,
                     mac_entries: self.node.mac_entries() as u32,
                     stats: self.node.stats().clone(),
+                    device: self.device_info(),
                     discovery: self.discovery.as_ref().map(Discovery::info),
                 })
             }

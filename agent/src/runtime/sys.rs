@@ -27,6 +27,48 @@ pub(crate) fn setsockopt<T>(
     Ok(())
 }
 
+/// Asks for `bytes` of kernel receive and send buffer on a socket, best
+/// effort: the `FORCE` variants pass `rmem_max`/`wmem_max` as root only,
+/// the plain ones are capped by them.
+pub(crate) fn set_socket_buffers(fd: &OwnedFd, bytes: libc::c_int) {
+    for (force, plain) in [
+        (libc::SO_RCVBUFFORCE, libc::SO_RCVBUF),
+        (libc::SO_SNDBUFFORCE, libc::SO_SNDBUF),
+    ] {
+        if setsockopt(fd, libc::SOL_SOCKET, force, &bytes).is_err() {
+            let _ = setsockopt(fd, libc::SOL_SOCKET, plain, &bytes);
+        }
+    }
+}
+
+/// `getsockopt(2)` into a plain C value (`c_int`, or an option struct
+/// valid for any bit pattern); fails unless the kernel wrote all of it.
+pub(crate) fn getsockopt<T: Copy + Default>(
+    fd: &OwnedFd,
+    level: libc::c_int,
+    name: libc::c_int,
+) -> io::Result<T> {
+    let mut value = T::default();
+    let mut len = mem::size_of::<T>() as libc::socklen_t;
+    // SAFETY: `value` is writable for `len` bytes, and `len` is passed by pointer.
+    let rc = unsafe {
+        libc::getsockopt(
+            fd.as_raw_fd(),
+            level,
+            name,
+            (&mut value as *mut T).cast(),
+            &mut len,
+        )
+    };
+    if rc < 0 {
+        return Err(io::Error::last_os_error());
+    }
+    if len as usize != mem::size_of::<T>() {
+        return Err(io::ErrorKind::InvalidData.into());
+    }
+    Ok(value)
+}
+
 /// The payload of the first control message of `level`/`kind` in `msg`
 /// that is large enough for a `T`, read unaligned; at most `limit`
 /// messages are looked at. `T` must be a plain C value (an integer or a

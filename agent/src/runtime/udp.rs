@@ -20,10 +20,15 @@
 //! Offloads are probed at bind ([`UdpSockets::gso`], [`UdpSockets::gro`])
 //! by a real exchange over loopback (so kernels without them, or an
 //! emulator that mistranslates the control messages, e.g. qemu-user
-//! across byte orders, fall back to plain datagrams); a GSO send the
-//! kernel refuses later (`EIO`: no checksum offload on the route,
-//! `EINVAL`: path MTU below the segment size) turns GSO off for the batch
-//! and resends plainly.
+//! across byte orders, fall back to plain datagrams). A GSO send the
+//! kernel refuses later is resent plainly, and only what was refused
+//! stops using GSO: `EMSGSIZE`/`EINVAL` (the segment is larger than the
+//! route's MTU: GSO cannot fragment, a plain datagram is fragmented by the
+//! kernel) caps GSO below that segment size; `EIO` and the like (no
+//! checksum offload on the route) turn it off. Either lasts until
+//! [`SendBatch::reprobe_gso`] (the runtime calls it every
+//! `limits::GSO_REPROBE_INTERVAL`), so one oversized datagram never
+//! disables GSO for good.
 //!
 //! Memory is fixed and allocated once: a receive batch owns `UDP_BATCH`
 //! × `MAX_DATAGRAM` (64 KiB), or with GRO `GRO_BUFS` × `GRO_BUF_LEN`
@@ -53,6 +58,9 @@ const EINTR_RETRIES: usize = 8;
 /// Datagram slots of a [`SendBatch`] (a 64 KiB TSO super-frame is ~45
 /// datagrams: it fits one GSO message).
 pub const SEND_SLOTS: usize = 64;
+/// Passes over one flush's datagrams: each GSO refusal lowers the limit
+/// and resends the rest; the last pass is plain.
+const GSO_ROUNDS: usize = 3;
 /// Datagrams in one GSO message (the kernel's `UDP_MAX_SEGMENTS`).
 pub const GSO_MAX_SEGMENTS: usize = 64;
 /// Payload bytes of one GSO message (IPv4's 65535 − 20 − 8, with margin).
@@ -231,15 +239,7 @@ fn bind_socket(addr: SocketAddr, v6only: bool) -> io::Result<OwnedFd> {
             libc::c_int::from(v6only),
         )?;
     }
-    // Best effort: the FORCE variants pass rmem_max/wmem_max as root only.
-    for (force, plain) in [
-        (libc::SO_RCVBUFFORCE, libc::SO_RCVBUF),
-        (libc::SO_SNDBUFFORCE, libc::SO_SNDBUF),
-    ] {
-        if setsockopt_int(&fd, libc::SOL_SOCKET, force, SOCKET_BUFFER_BYTES).is_err() {
-            let _ = setsockopt_int(&fd, libc::SOL_SOCKET, plain, SOCKET_BUFFER_BYTES);
-        }
-    }
+    crate::runtime::sys::set_socket_buffers(&fd, SOCKET_BUFFER_BYTES);
     let (storage, len) = to_raw(addr);
     // SAFETY: `storage` holds a valid sockaddr of `len` bytes.
     let rc = unsafe {
@@ -660,9 +660,10 @@ pub struct FlushStats {
     pub dropped: usize,
     /// The last errno seen, for a log line.
     pub last_error: Option<i32>,
-    /// The kernel refused a GSO message with this errno: GSO is now off
-    /// for this batch (the datagrams were resent plainly).
-    pub gso_disabled: Option<i32>,
+    /// The kernel refused a GSO message of this segment size with this
+    /// errno: its datagrams were resent plainly, and GSO is now limited
+    /// ([`SendBatch::gso_limit`]) until [`SendBatch::reprobe_gso`].
+    pub gso_refused: Option<(usize, i32)>,
 }
 
 /// Fixed slots of datagrams waiting for one `sendmmsg` per family.
@@ -674,6 +675,9 @@ pub struct SendBatch {
     /// Oversized datagrams refused by `push` since the last flush.
     oversized: usize,
     gso: bool,
+    /// Largest datagram sent in a GSO message: below the last segment
+    /// size the kernel refused (0: none), `usize::MAX` when nothing was.
+    gso_limit: usize,
 }
 
 impl Default for SendBatch {
@@ -692,16 +696,36 @@ impl SendBatch {
             count: 0,
             oversized: 0,
             gso: false,
+            gso_limit: usize::MAX,
         }
     }
 
-    /// Turns GSO on or off (on only where [`UdpSockets::gso`] said so).
+    /// Turns GSO on or off (on only where [`UdpSockets::gso`] said so),
+    /// forgetting any refusal.
     pub fn set_gso(&mut self, on: bool) {
         self.gso = on;
+        self.gso_limit = usize::MAX;
     }
 
     pub fn gso(&self) -> bool {
         self.gso
+    }
+
+    /// Largest datagram that may leave in a GSO message now.
+    pub fn gso_limit(&self) -> usize {
+        if self.gso {
+            self.gso_limit
+        } else {
+            0
+        }
+    }
+
+    /// Forgets what the kernel refused, so GSO is tried again for every
+    /// size (routes and MTUs change). Returns whether anything was limited.
+    pub fn reprobe_gso(&mut self) -> bool {
+        let limited = self.gso_limit != usize::MAX;
+        self.gso_limit = usize::MAX;
+        limited
     }
 
     /// Datagrams queued.
@@ -784,32 +808,41 @@ impl SendBatch {
         stats
     }
 
-    /// Sends `group` (slots with their destinations); with GSO first, and
-    /// again plainly from the first message the kernel refused as GSO.
+    /// Sends `group` (slots with their destinations); with GSO where
+    /// allowed, and again from the first message the kernel refused as
+    /// GSO, with GSO limited below the refused size (the last round plain).
     fn send_group(&mut self, fd: RawFd, group: &[(usize, SocketAddr)], stats: &mut FlushStats) {
         let mut from = 0;
-        // At most two rounds: GSO turns off once.
-        for _ in 0..2 {
-            match self.send_round(fd, group.get(from..).unwrap_or(&[]), stats) {
-                Some((rest, errno)) if self.gso => {
-                    self.gso = false;
-                    stats.gso_disabled = Some(errno);
+        for round in 0..GSO_ROUNDS {
+            let plain = round + 1 == GSO_ROUNDS;
+            match self.send_round(fd, group.get(from..).unwrap_or(&[]), plain, stats) {
+                Some((rest, seg, errno)) => {
+                    // Too large for the route: smaller segments may pass.
+                    let size_refused = errno == libc::EMSGSIZE || errno == libc::EINVAL;
+                    let limit = if size_refused {
+                        seg.saturating_sub(1)
+                    } else {
+                        0
+                    };
+                    self.gso_limit = self.gso_limit.min(limit);
+                    stats.gso_refused = Some((seg, errno));
                     from += rest;
                 }
-                _ => return,
+                None => return,
             }
         }
     }
 
-    /// One pass over `group`. Returns, when a GSO message was refused in a
-    /// way plain datagrams may not be, the index in `group` to resend
-    /// from and the errno.
+    /// One pass over `group` (`plain`: no GSO at all). Returns, when a
+    /// GSO message was refused in a way plain datagrams may not be, the
+    /// index in `group` to resend from, the segment size and the errno.
     fn send_round(
         &mut self,
         fd: RawFd,
         group: &[(usize, SocketAddr)],
+        plain: bool,
         stats: &mut FlushStats,
-    ) -> Option<(usize, i32)> {
+    ) -> Option<(usize, usize, i32)> {
         if group.is_empty() {
             return None;
         }
@@ -845,7 +878,8 @@ impl SendBatch {
             let (mut segs, mut bytes) = (1, len);
             // Extend a GSO run: same destination, same size (the last may
             // be shorter, then the run ends).
-            while self.gso && len > 0 && gi < group.len() && segs < GSO_MAX_SEGMENTS {
+            let gso = self.gso && !plain && len <= self.gso_limit;
+            while gso && len > 0 && gi < group.len() && segs < GSO_MAX_SEGMENTS {
                 let (s2, to2) = group[gi];
                 let Some(&l2) = self.lens.get(s2) else { break };
                 if to2 != to || l2 > len || l2 == 0 || bytes + l2 > GSO_MAX_BYTES {
@@ -925,7 +959,7 @@ impl SendBatch {
                 libc::EIO | libc::EINVAL | libc::EMSGSIZE | libc::ENOPROTOOPT | libc::EOPNOTSUPP
             );
             if shape[start].2 > 0 && gso_refused {
-                return Some((shape[start].0, errno));
+                return Some((shape[start].0, shape[start].2, errno));
             }
             if errno == libc::EAGAIN || errno == libc::EWOULDBLOCK || errno == libc::ENOBUFS {
                 break; // socket full: the rest is dropped below
@@ -1121,7 +1155,7 @@ mod tests {
                 sent: 0,
                 dropped: 1,
                 last_error: None,
-                gso_disabled: None,
+                gso_refused: None,
             }
         );
     }
@@ -1156,7 +1190,7 @@ mod tests {
             }
             let st = out.flush(&a);
             assert_eq!(
-                (st.sent, st.dropped, st.gso_disabled),
+                (st.sent, st.dropped, st.gso_refused),
                 (46, 0, None),
                 "{st:?}"
             );
@@ -1188,7 +1222,8 @@ mod tests {
     }
 
     /// A GSO message the kernel refuses (segment larger than the route's
-    /// MTU: EINVAL) turns GSO off and goes out plainly (fragmented).
+    /// MTU) goes out plainly (fragmented), and only datagrams of that size
+    /// or more stop using GSO, until the next reprobe.
     #[test]
     fn gso_refused_falls_back_to_plain() {
         use crate::runtime::netif;
@@ -1238,9 +1273,38 @@ mod tests {
             }
             assert!(out.push("127.0.0.1:9".parse().unwrap(), b"x"));
             let st = out.flush(&a);
-            assert!(st.gso_disabled.is_some(), "{st:?}");
-            assert!(!out.gso());
+            // Refused for its size: resent plainly, GSO capped below 1400.
+            assert!(
+                matches!(st.gso_refused, Some((1400, e)) if e == libc::EMSGSIZE || e == libc::EINVAL),
+                "{st:?}"
+            );
+            assert!(out.gso(), "GSO stays on for smaller datagrams");
+            assert_eq!(out.gso_limit(), 1399);
             assert_eq!((st.sent, st.dropped), (11, 0), "{st:?}");
+            // Smaller datagrams still leave as one GSO message (no
+            // refusal); the big ones go plain without a new refusal.
+            for _ in 0..10 {
+                assert!(out.push(dst, &[7u8; 1000]));
+            }
+            for _ in 0..3 {
+                assert!(out.push(dst, &[8u8; 1400]));
+            }
+            let st = out.flush(&a);
+            assert_eq!(
+                (st.sent, st.dropped, st.gso_refused),
+                (13, 0, None),
+                "{st:?}"
+            );
+            // Probing again forgets the cap; the refusal comes back.
+            assert!(out.reprobe_gso());
+            assert_eq!(out.gso_limit(), usize::MAX);
+            assert!(!out.reprobe_gso());
+            for _ in 0..4 {
+                assert!(out.push(dst, &[7u8; 1400]));
+            }
+            let st = out.flush(&a);
+            assert!(st.gso_refused.is_some(), "{st:?}");
+            assert_eq!((st.sent, st.dropped), (4, 0), "{st:?}");
         }) else {
             return;
         };

@@ -259,6 +259,34 @@ fn two_boxes_exchange_frames_and_measure_rtt() {
     assert_eq!(net.boxes[0].node.mac_entries(), 1);
 }
 
+/// The largest frame one datagram carries crosses, also relayed; one
+/// byte more is counted as oversize, never as "no route", and the peer
+/// stays up.
+#[test]
+fn oversize_frames_are_counted_as_such() {
+    let mut net = Net::new(3, &[&[1], &[0, 2], &[1]], true);
+    net.block(0, 2);
+    net.run(Duration::from_secs(20));
+    assert_eq!(net.info(0, "box3").state, PeerState::Relayed);
+    let mut big = frame(BCAST, mac(0), 3);
+    big.resize(wire::MAX_OVERLAY_FRAME, 0xab);
+    net.send_frame(0, &big);
+    net.run(Duration::from_millis(100));
+    assert_eq!(net.delivered_tags(1), vec![3], "direct");
+    assert_eq!(net.delivered_tags(2), vec![3], "through the relay");
+    assert_eq!(net.boxes[2].delivered[0], big);
+    let before = net.boxes[0].node.stats().clone();
+    big.push(0);
+    net.send_frame(0, &big);
+    net.run(Duration::from_millis(100));
+    let after = net.boxes[0].node.stats().clone();
+    assert_eq!(after.dropped_oversize, before.dropped_oversize + 1);
+    assert_eq!(after.dropped_no_route, before.dropped_no_route);
+    assert_eq!(after.tx_frames, before.tx_frames);
+    assert_eq!(net.delivered_tags(1), vec![3]);
+    assert_eq!(net.info(0, "box2").state, PeerState::Up);
+}
+
 #[test]
 fn one_configured_peer_is_enough() {
     // box1 and box3 know only the hub (box2); the hub knows both keys.

@@ -25,15 +25,9 @@ SHELL := /bin/bash
 CARGO ?= cargo
 TARGET_DIR ?= $(or $(CARGO_TARGET_DIR),target)
 MUSL := x86_64-unknown-linux-musl
-# The static musl build when that Rust target is installed, else the host one.
-HAVE_MUSL := $(shell rustup target list --installed 2>/dev/null | grep -qx $(MUSL) && echo yes)
-ifeq ($(HAVE_MUSL),yes)
-BUILD_FLAGS := --target $(MUSL)
+# Always the static musl build: `make build` installs the Rust target and
+# musl-gcc first (scripts/deps.sh build), or stops and says what to install.
 BIN ?= $(TARGET_DIR)/$(MUSL)/release/cloudy
-else
-BUILD_FLAGS :=
-BIN ?= $(TARGET_DIR)/release/cloudy
-endif
 
 # Fuzzing: nightly if installed, else stable with RUSTC_BOOTSTRAP (same flags).
 FUZZ_TIME ?= 20
@@ -51,7 +45,8 @@ BOARDS = $(basename $(notdir $(wildcard boards/*.conf)))
 	cross cross-all sizes ipk features check-board test-cross vendor-check
 
 build:
-	$(CARGO) build --release $(BUILD_FLAGS) -p cloudy --bin cloudy
+	@bash scripts/deps.sh build
+	$(CARGO) build --release --target $(MUSL) -p cloudy --bin cloudy
 	@echo "binary: $(BIN) ($$(stat -c %s $(BIN)) bytes)"
 
 # Every step runs even after a failure. The last line sums the `test result:`

@@ -20,7 +20,7 @@
 # changes nothing and prints what to install instead.
 set -euo pipefail
 
-usage() { echo "usage: $0 test|demo|bench|fuzz|mdns|cross ..." >&2; exit 2; }
+usage() { echo "usage: $0 build|test|demo|bench|fuzz|mdns|cross ..." >&2; exit 2; }
 [ $# -ge 1 ] || usage
 
 # Debian package per command we need; the command is what we check for.
@@ -44,7 +44,8 @@ RUST_TARGETS=()
 CARGO_TOOLS=()
 for set in "$@"; do
   case "$set" in
-    test) CMDS+=(ip ping nft pkill make cc musl-gcc); RUST_TARGETS+=(x86_64-unknown-linux-musl) ;;
+    build) CMDS+=(make cc musl-gcc); RUST_TARGETS+=(x86_64-unknown-linux-musl) ;;
+    test) CMDS+=(ip ping nft pkill iperf3 make cc musl-gcc); RUST_TARGETS+=(x86_64-unknown-linux-musl) ;;
     demo) CMDS+=(ip ping nft pkill make cc musl-gcc); RUST_TARGETS+=(x86_64-unknown-linux-musl) ;;
     bench) CMDS+=(ip ping pkill iperf3 tincd strip make cc musl-gcc); RUST_TARGETS+=(x86_64-unknown-linux-musl) ;;
     fuzz) CMDS+=(cc make); CARGO_TOOLS+=(cargo-fuzz) ;;
@@ -81,6 +82,16 @@ if command -v rustup >/dev/null 2>&1; then
   for t in "${RUST_TARGETS[@]:-}"; do
     [ -n "$t" ] || continue
     grep -qx "$t" <<<"$installed_targets" || missing_targets+=("$t")
+  done
+elif [ ${#RUST_TARGETS[@]} -gt 0 ]; then
+  # A Rust without rustup: its standard library for musl must be there already.
+  sysroot="$(rustc --print sysroot 2>/dev/null || true)"
+  for t in "${RUST_TARGETS[@]}"; do
+    [ -d "$sysroot/lib/rustlib/$t" ] || {
+      echo "deps.sh: the Rust target $t is missing and there is no rustup to add it;" >&2
+      echo "  install Rust with rustup, then: rustup target add $t" >&2
+      exit 1
+    }
   done
 fi
 
@@ -158,8 +169,8 @@ fi
 for t in "${missing_targets[@]:-}"; do
   [ -n "$t" ] || continue
   echo "deps.sh: rustup target add $t"
-  # Not fatal: `make build` falls back to the host target without it.
-  rustup target add "$t" >/dev/null 2>&1 || echo "deps.sh: warning: could not add Rust target $t" >&2
+  rustup target add "$t" >/tmp/deps-rustup.log 2>&1 \
+    || { cat /tmp/deps-rustup.log >&2; echo "deps.sh: rustup target add $t failed" >&2; exit 1; }
 done
 
 for t in "${missing_tools[@]:-}"; do

@@ -84,6 +84,7 @@ description="$(sed -n '/^define Package\/cloudy\/description/,/^endef/p' "$mk" |
   echo "Source: openwrt-feed/net/cloudy"
   echo "SourceName: cloudy"
   echo "License: $(mkvar PKG_LICENSE)"
+  echo "LicenseFiles: $(mkvar PKG_LICENSE_FILES)"
   echo "Section: $section"
   echo "SourceDateEpoch: $epoch"
   echo "Maintainer: $(mkvar PKG_MAINTAINER)"

@@ -358,6 +358,7 @@ fn ipk_layout_control_and_modes() {
     assert_eq!(field("Depends"), "libc, kmod-tun");
     assert_eq!(field("Section"), "net");
     assert_eq!(field("License"), feed_var("PKG_LICENSE"));
+    assert_eq!(field("LicenseFiles"), feed_var("PKG_LICENSE_FILES"));
     assert_eq!(field("Maintainer"), feed_var("PKG_MAINTAINER"));
     assert_eq!(field("SourceDateEpoch"), EPOCH.to_string());
     assert_eq!(field("Installed-Size"), ipk.data_tar_len.to_string());
@@ -378,6 +379,7 @@ fn ipk_layout_control_and_modes() {
             "Source",
             "SourceName",
             "License",
+            "LicenseFiles",
             "Section",
             "SourceDateEpoch",
             "Maintainer",
@@ -760,6 +762,42 @@ fn golden_default_configs() {
     }
     // No peers, no key yet: the shipped default waits for peers.
     assert!(!feed.lines().any(|l| l.starts_with("config peer")));
+}
+
+/// The SDK build takes its cargo features from the boards (features.sh),
+/// so a package built with the SDK has what `make ipk` gives that board;
+/// an architecture without a board gets the portable set.
+#[test]
+fn feed_features_follow_the_boards() {
+    let feed = workspace_root().join("openwrt-feed/net/cloudy");
+    let makefile = std::fs::read_to_string(feed.join("Makefile")).unwrap();
+    assert!(
+        makefile.contains(
+            "RUST_PKG_FEATURES:=$(shell sh $(CURDIR)/features.sh $(CLOUDY_SRC)/boards $(ARCH_PACKAGES))"
+        ),
+        "the feed Makefile must take its features from features.sh"
+    );
+    assert!(makefile.contains("CARGO_PKG_ARGS+=--no-default-features"));
+    let features_for = |arch: &str| {
+        let out = Command::new("sh")
+            .arg(feed.join("features.sh"))
+            .arg(workspace_root().join("boards"))
+            .arg(arch)
+            .output()
+            .expect("run features.sh");
+        assert!(out.status.success(), "features.sh {arch}: {out:?}");
+        String::from_utf8(out.stdout).unwrap().trim().to_string()
+    };
+    for board in boards() {
+        let want = board_var(&board, "FEATURES").replace(' ', ",");
+        assert_eq!(
+            features_for(&board_var(&board, "OPENWRT_ARCH")),
+            want,
+            "{board}"
+        );
+        assert!(want.split(',').any(|f| f == "discovery"), "{board}: {want}");
+    }
+    assert_eq!(features_for("powerpc_464fp"), "overlay,discovery");
 }
 
 /// Extracts the packaged binary and runs it as the box would: natively for

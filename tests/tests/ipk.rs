@@ -463,6 +463,7 @@ const INIT_ALLOWED: &[&str] = &[
     "false",
     "shift",
     "exit",
+    "trap",
     "if",
     "then",
     "else",
@@ -491,6 +492,9 @@ const INIT_ALLOWED: &[&str] = &[
     "procd_add_reload_trigger",
     "procd_add_validation",
     "procd_send_signal",
+    "procd_running",
+    "start",
+    "stop",
     "procd_open_trigger",
     "procd_close_trigger",
     "procd_add_interface_trigger",
@@ -515,6 +519,7 @@ fn init_script_syntax_and_allowed_calls() {
         "procd_set_param respawn",
         "procd_add_reload_trigger cloudy",
         "procd_send_signal cloudy '*' HUP",
+        "procd_set_param reload_signal HUP",
         "uci_load_validate cloudy agent",
     ] {
         assert!(script.contains(needle), "init script lacks {needle:?}");
@@ -619,10 +624,14 @@ fn init_script_functions_against_stubs() {
     let bad = tmp.0.join("bad.config");
     std::fs::write(&bad, "config agent\n\toption listen_port 'none'\n").unwrap();
     let bin = cloudy_bin();
-    let run = |conf: &Path, call: &str| -> Run {
+    // `running`: whether procd_running says an agent runs.
+    let run_with = |conf: &Path, call: &str, running: bool| -> Run {
         let stubs = r#"
 calls=""
 log() { calls="$calls|$*"; }
+procd_running() { log running "$@"; [ "$RUNNING" = 1 ]; }
+start() { log start; }
+stop() { log stop; }
 config_load() { log config_load "$@"; }
 config_foreach() { f=$1; shift 2; "$f" agent "$@"; }
 uci_load_validate() { pkg=$1 type=$2 name=$3 cb=$4; shift 4; log validate "$pkg" "$type" "$name" "$#"; "$cb" "$name" 0; }
@@ -634,7 +643,8 @@ procd_add_reload_trigger() { log trigger "$@"; }
 procd_add_validation() { log validation "$@"; }
 "#;
         let script = format!(
-            "{stubs}\n. '{init}'\nPROG='{bin}'\nCONF='{conf}'\n{call}; rc=$?\necho \"rc=$rc$calls\"",
+            "{stubs}\n. '{init}'\nPROG='{bin}'\nCONF='{conf}'\nRUNNING={}\n{call}; rc=$?\necho \"rc=$rc$calls\"",
+            u8::from(running),
             init = workspace_root()
                 .join("openwrt-feed/net/cloudy/files/cloudy.init")
                 .display(),
@@ -643,26 +653,50 @@ procd_add_validation() { log validation "$@"; }
         );
         run_timeout(Command::new("sh").arg("-c").arg(script), RUN_TIMEOUT)
     };
+    let run = |conf: &Path, call: &str| run_with(conf, call, true);
     let out = run(&good, "start_service").stdout;
-    let conf = good.display();
-    let want = format!(
-        "rc=0|config_load cloudy|validate cloudy agent agent 12|open|set command {} -c {conf} daemon\
-         |set respawn 3600 5 5|set stdout 1|set stderr 1|set file {conf}|close",
-        bin.display()
-    );
-    assert_eq!(out.trim(), want);
+    let instance = |conf: &Path| {
+        format!(
+            "|open|set command {} -c {} daemon|set respawn 3600 5 5|set stdout 1|set stderr 1\
+             |set file {}|set reload_signal HUP|close",
+            bin.display(),
+            conf.display(),
+            conf.display()
+        )
+    };
+    let checks = "|config_load cloudy|validate cloudy agent agent 12";
+    assert_eq!(out.trim(), format!("rc=0{checks}{}", instance(&good)));
     let out = run(&good, "reload_service").stdout;
     assert_eq!(
         out.trim(),
-        "rc=0|config_load cloudy|validate cloudy agent agent 12|signal cloudy * HUP"
+        format!("rc=0{checks}|running cloudy|signal cloudy * HUP")
     );
+    // Reload of a stopped agent (a failed start) with a good file starts it.
+    let out = run_with(&good, "reload_service", false).stdout;
+    assert_eq!(out.trim(), format!("rc=0{checks}|running cloudy|start"));
+    // Restart checks before it stops.
+    let out = run(&good, "restart").stdout;
+    assert_eq!(out.trim(), format!("rc=0{checks}|stop|start"));
+    let r = run(&bad, "restart");
+    assert!(r.stdout.trim().starts_with("rc=1|config_load"), "{r:?}");
+    assert!(!r.stdout.contains("|stop"), "restart stopped the agent: {r:?}");
+    // A bad file at start: a running agent is declared again (an empty
+    // instance list would make procd stop it); a stopped one stays so.
+    let r = run(&bad, "start_service");
+    assert!(
+        r.stdout.trim().starts_with("rc=1|config_load") && r.stdout.trim().ends_with(&instance(&bad)),
+        "{r:?}"
+    );
+    assert!(r.stderr.contains("keeping the running agent"), "{r:?}");
+    let r = run_with(&bad, "start_service", false);
+    assert!(!r.stdout.contains("|open"), "{r:?}");
     let out = run(&good, "service_triggers").stdout;
     assert_eq!(
         out.trim(),
         "rc=0|trigger cloudy|validation validate_agent_section"
     );
     for call in ["start_service", "reload_service"] {
-        let r = run(&bad, call);
+        let r = run_with(&bad, call, false);
         assert!(
             r.stdout
                 .trim()

@@ -45,7 +45,7 @@ CARGO_TOOLS=()
 for set in "$@"; do
   case "$set" in
     build) CMDS+=(make cc musl-gcc); RUST_TARGETS+=(x86_64-unknown-linux-musl) ;;
-    test) CMDS+=(ip ping nft pkill iperf3 make cc musl-gcc); RUST_TARGETS+=(x86_64-unknown-linux-musl) ;;
+    test) CMDS+=(ip ping nft pkill iperf3 python3 make cc musl-gcc); RUST_TARGETS+=(x86_64-unknown-linux-musl) ;;
     demo) CMDS+=(ip ping nft pkill make cc musl-gcc); RUST_TARGETS+=(x86_64-unknown-linux-musl) ;;
     bench) CMDS+=(ip ping pkill iperf3 tincd strip make cc musl-gcc); RUST_TARGETS+=(x86_64-unknown-linux-musl) ;;
     fuzz) CMDS+=(cc make); CARGO_TOOLS+=(cargo-fuzz) ;;

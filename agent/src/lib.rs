@@ -20,6 +20,8 @@ pub mod mdns;
 pub mod overlay;
 pub mod runtime;
 pub mod selftest;
+#[cfg(test)]
+pub(crate) mod testutil;
 pub mod time;
 
 pub const VERSION: &str = env!("CARGO_PKG_VERSION");

@@ -920,7 +920,7 @@ mod test {
             .stdout(Stdio::piped())
             .spawn();
         let Ok(mut child) = child else {
-            eprintln!("SKIPPED json_parses_with_python: python3 not found");
+            crate::testutil::skip("json_parses_with_python", "python3 not found");
             return;
         };
         child

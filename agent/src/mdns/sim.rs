@@ -1113,7 +1113,7 @@ fn capture(file: &str) -> Option<Vec<u8>> {
         .join(file);
     let b = std::fs::read(&p).ok();
     if b.is_none() {
-        eprintln!("SKIP: capture {} not found", p.display());
+        crate::testutil::skip(file, &format!("capture {} not found", p.display()));
     }
     b
 }

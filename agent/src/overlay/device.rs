@@ -971,8 +971,9 @@ mod tests {
         let Some(()) = in_netns("device::offloaded_tap_round_trips_with_the_kernel", || {
             let mut tap = Tap::create_offloaded("cloff%d").unwrap();
             let Some(order) = tap.offload() else {
-                eprintln!(
-                    "SKIPPED device::offloaded_tap_round_trips_with_the_kernel: no TAP offloads"
+                crate::testutil::skip(
+                    "device::offloaded_tap_round_trips_with_the_kernel",
+                    "no TAP offloads",
                 );
                 return;
             };
@@ -1114,7 +1115,7 @@ mod tests {
         match Command::new("ip").args(args).status() {
             Ok(s) => s.success(),
             Err(e) => {
-                eprintln!("SKIPPED: cannot run `ip`: {e}");
+                crate::testutil::skip("ip", &format!("cannot run `ip`: {e}"));
                 false
             }
         }
@@ -1133,7 +1134,7 @@ mod tests {
             if !ip(&[
                 "link", "add", "clva", "type", "veth", "peer", "name", "clvb",
             ]) {
-                eprintln!("SKIPPED device::raw_socket_over_veth: cannot create veth");
+                crate::testutil::skip("device::raw_socket_over_veth", "cannot create veth");
                 return;
             }
             netif::set_up("clva", true).unwrap();

@@ -783,9 +783,10 @@ mod tests {
     /// no `IP_MULTICAST_ALL`. So under an emulator these tests skip, loudly.
     fn usable_here(test: &str) -> bool {
         if emulated() {
-            eprintln!(
-                "SKIPPED {test}: multicast socket options are mistranslated by \
-                 user-mode emulators (qemu-user); run natively"
+            crate::testutil::skip(
+                test,
+                "multicast socket options are mistranslated by user-mode \
+                 emulators (qemu-user); run natively",
             );
             return false;
         }
@@ -794,13 +795,13 @@ mod tests {
 
     fn lab(test: &'static str, n: usize, f: impl FnOnce(&Lab) + Send + 'static) {
         if !netif::tests::is_root() {
-            eprintln!("SKIPPED {test}: needs root (network namespaces)");
+            crate::testutil::skip(test, "needs root (network namespaces)");
             return;
         }
         if !usable_here(test) {
             return;
         }
-        let h = std::thread::spawn(move || {
+        let h = crate::testutil::spawn_named(move || {
             let mut ns = Vec::new();
             for _ in 0..n {
                 // SAFETY: unshare only changes this thread's namespace.

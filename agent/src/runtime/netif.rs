@@ -528,16 +528,20 @@ pub(crate) mod tests {
     /// interfaces skip a part (loudly); protocol tests never do.
     pub(crate) const ENV_UNDER_QEMU: &str = "CLOUDY_UNDER_QEMU";
 
-    /// True (after a loud message) when running under qemu-user.
+    /// True (after a counted skip of the whole test) under qemu-user.
     pub(crate) fn skip_under_qemu(test: &str, why: &str) -> bool {
+        under_qemu(test, why, crate::testutil::skip)
+    }
+
+    /// True (after a counted skip of a part) under qemu-user.
+    pub(crate) fn skip_part_under_qemu(test: &str, why: &str) -> bool {
+        under_qemu(test, why, crate::testutil::skip_part)
+    }
+
+    fn under_qemu(test: &str, why: &str, record: fn(&str, &str)) -> bool {
         match std::env::var(ENV_UNDER_QEMU) {
             Ok(q) if !q.is_empty() => {
-                // Straight to fd 2, past libtest's capture: a skip is
-                // shown even when the test passes.
-                let _ = std::io::Write::write_fmt(
-                    &mut std::io::stderr(),
-                    format_args!("SKIPPED {test} under qemu-user ({q}): {why}\n"),
-                );
+                record(test, &format!("under qemu-user ({q}): {why}"));
                 true
             }
             _ => false,
@@ -551,10 +555,10 @@ pub(crate) mod tests {
         f: impl FnOnce() -> T + Send + 'static,
     ) -> Option<T> {
         if !is_root() {
-            eprintln!("SKIPPED {test}: needs root (network namespace)");
+            crate::testutil::skip(test, "needs root (network namespace)");
             return None;
         }
-        let handle = std::thread::spawn(move || {
+        let handle = crate::testutil::spawn_named(move || {
             // SAFETY: unshare only changes this thread's namespace.
             let rc = unsafe { libc::unshare(libc::CLONE_NEWNET) };
             assert_eq!(
@@ -673,7 +677,7 @@ pub(crate) mod tests {
             }
             remove_address(&name, &want[1]).unwrap();
             let e = remove_address(&name, &want[1]).unwrap_err();
-            if !skip_under_qemu(
+            if !skip_part_under_qemu(
                 "netif::configure_in_namespace (errno of a refused removal)",
                 "the netlink error carries the host's errno number",
             ) {

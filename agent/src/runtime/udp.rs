@@ -1056,11 +1056,11 @@ mod tests {
     fn loopback_v6_batches() {
         let (a, b) = (UdpSockets::bind(0).unwrap(), UdpSockets::bind(0).unwrap());
         let (Some(_), Some(rfd)) = (a.v6_fd(), b.v6_fd()) else {
-            eprintln!("SKIPPED udp::loopback_v6_batches: no IPv6 socket on this host");
+            crate::testutil::skip("udp::loopback_v6_batches", "no IPv6 socket on this host");
             return;
         };
         if std::net::UdpSocket::bind("[::1]:0").is_err() {
-            eprintln!("SKIPPED udp::loopback_v6_batches: ::1 unavailable");
+            crate::testutil::skip("udp::loopback_v6_batches", "::1 unavailable");
             return;
         }
         let lo = IpAddr::V6(Ipv6Addr::LOCALHOST);
@@ -1168,7 +1168,7 @@ mod tests {
         let a = UdpSockets::bind(0).unwrap();
         eprintln!("udp offloads here: gso {} gro {}", a.gso(), a.gro());
         if !a.gso() {
-            eprintln!("SKIPPED udp::gso_and_gro_on_loopback: no UDP GSO on this kernel");
+            crate::testutil::skip("udp::gso_and_gro_on_loopback", "no UDP GSO on this kernel");
             return;
         }
         for plain_rx in [false, true] {
@@ -1235,7 +1235,7 @@ mod tests {
                 .status()
                 .is_ok_and(|s| s.success());
             if !ok {
-                eprintln!("SKIPPED udp::gso_refused_falls_back_to_plain: no veth");
+                crate::testutil::skip("udp::gso_refused_falls_back_to_plain", "no veth");
                 return;
             }
             netif::set_mtu("clgso0", 1280).unwrap();
@@ -1262,7 +1262,7 @@ mod tests {
                 .status();
             let a = UdpSockets::bind(0).unwrap();
             if !a.gso() {
-                eprintln!("SKIPPED udp::gso_refused_falls_back_to_plain: no UDP GSO");
+                crate::testutil::skip("udp::gso_refused_falls_back_to_plain", "no UDP GSO");
                 return;
             }
             let mut out = SendBatch::new();

@@ -32,99 +32,68 @@ pub const KEY_TEXT_LEN: usize = 44;
 
 // ---------------------------------------------------------------- base64
 
-const ALPHABET: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+use base64ct::{Base64, Encoding};
 
 /// Why a base64 text was refused.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Base64Error {
-    /// Length not a multiple of 4.
+    /// Length not a multiple of 4, or not the expected decoded length.
     Length,
-    /// A character outside the alphabet, or `=` where it cannot be.
-    Char,
-    /// Padding bits of the last group not zero (a non-canonical encoding).
-    NonCanonical,
+    /// A character outside the alphabet, `=` where it cannot be, or
+    /// non-zero padding bits (a non-canonical encoding).
+    Encoding,
 }
 
 impl fmt::Display for Base64Error {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(match self {
-            Base64Error::Length => "base64 length is not a multiple of 4",
-            Base64Error::Char => "invalid base64 character",
-            Base64Error::NonCanonical => "non-canonical base64 (padding bits not zero)",
+            Base64Error::Length => "base64 of the wrong length",
+            Base64Error::Encoding => {
+                "invalid base64 (a character outside A-Z a-z 0-9 + /, misplaced '=', or non-zero padding bits)"
+            }
         })
     }
 }
 
 impl std::error::Error for Base64Error {}
 
+impl From<base64ct::Error> for Base64Error {
+    fn from(e: base64ct::Error) -> Self {
+        match e {
+            base64ct::Error::InvalidLength => Base64Error::Length,
+            base64ct::Error::InvalidEncoding => Base64Error::Encoding,
+        }
+    }
+}
+
 /// Standard base64 with padding (RFC 4648 §4).
 pub fn base64_encode(data: &[u8]) -> String {
-    let mut out = String::with_capacity(data.len().div_ceil(3) * 4);
-    for chunk in data.chunks(3) {
-        let b0 = chunk.first().copied().unwrap_or(0);
-        let b1 = chunk.get(1).copied().unwrap_or(0);
-        let b2 = chunk.get(2).copied().unwrap_or(0);
-        let n = (u32::from(b0) << 16) | (u32::from(b1) << 8) | u32::from(b2);
-        // Each index is masked to 6 bits, so it is < 64 = ALPHABET.len().
-        let sym = |shift: u32| char::from(ALPHABET[((n >> shift) & 0x3f) as usize]);
-        out.push(sym(18));
-        out.push(sym(12));
-        out.push(if chunk.len() > 1 { sym(6) } else { '=' });
-        out.push(if chunk.len() > 2 { sym(0) } else { '=' });
-    }
-    out
+    Base64::encode_string(data)
 }
 
-fn base64_value(c: u8) -> Option<u32> {
-    Some(u32::from(match c {
-        b'A'..=b'Z' => c - b'A',
-        b'a'..=b'z' => c - b'a' + 26,
-        b'0'..=b'9' => c - b'0' + 52,
-        b'+' => 62,
-        b'/' => 63,
-        _ => return None,
-    }))
-}
-
-/// Strict decoder of standard padded base64 (RFC 4648 §4): no whitespace,
-/// padding required, padding bits must be zero (§3.5).
+/// Strict decoder of standard padded base64 (RFC 4648 §4), in constant
+/// time (`base64ct`): no whitespace, padding required, padding bits must
+/// be zero (§3.5).
 pub fn base64_decode(text: &str) -> Result<Vec<u8>, Base64Error> {
-    let bytes = text.as_bytes();
-    if bytes.len() % 4 != 0 {
+    Ok(Base64::decode_vec(text)?)
+}
+
+/// Decodes the base64 text of a 32-byte key straight into its array, in
+/// constant time, with no intermediate copy of the secret.
+fn base64_decode_key(text: &str) -> Result<[u8; 32], Base64Error> {
+    if text.len() != KEY_TEXT_LEN {
         return Err(Base64Error::Length);
     }
-    let mut out = Vec::with_capacity(bytes.len() / 4 * 3);
-    let groups = bytes.len() / 4;
-    for (i, group) in bytes.chunks_exact(4).enumerate() {
-        let last = i + 1 == groups;
-        // Number of `=` at the end of this group; only the last group may have them.
-        let pad = group.iter().rev().take_while(|&&c| c == b'=').count();
-        if pad > 2 || (pad > 0 && !last) {
-            return Err(Base64Error::Char);
-        }
-        let mut n: u32 = 0;
-        for &c in &group[..4 - pad] {
-            n = (n << 6) | base64_value(c).ok_or(Base64Error::Char)?;
-        }
-        n <<= 6 * pad as u32;
-        let [_, b0, b1, b2] = n.to_be_bytes();
-        match pad {
-            0 => out.extend_from_slice(&[b0, b1, b2]),
-            1 => {
-                if b2 != 0 {
-                    return Err(Base64Error::NonCanonical);
-                }
-                out.extend_from_slice(&[b0, b1]);
-            }
-            _ => {
-                if b1 != 0 || b2 != 0 {
-                    return Err(Base64Error::NonCanonical);
-                }
-                out.push(b0);
-            }
-        }
+    let mut key = [0u8; 32];
+    // The length is right: whatever base64ct refuses is the encoding (it
+    // reports a stray last character as a length error).
+    let n = Base64::decode(text, &mut key)
+        .map_err(|_| Base64Error::Encoding)?
+        .len();
+    if n != key.len() {
+        return Err(Base64Error::Length);
     }
-    Ok(out)
+    Ok(key)
 }
 
 // ---------------------------------------------------------------- keys
@@ -143,7 +112,7 @@ fn decode_key(text: &str) -> Option<[u8; 32]> {
     if text.len() != KEY_TEXT_LEN {
         return None;
     }
-    base64_decode(text).ok()?.try_into().ok()
+    base64_decode_key(text).ok()
 }
 
 /// X25519 clamping (RFC 7748 §5, `decodeScalar25519`).
@@ -268,10 +237,7 @@ pub fn read_private(path: &Path) -> Result<[u8; 32], KeyError> {
             text.len()
         )));
     }
-    let bytes = base64_decode(text).map_err(|e| malformed(e.to_string()))?;
-    bytes
-        .try_into()
-        .map_err(|_| malformed("does not decode to 32 bytes".into()))
+    base64_decode_key(text).map_err(|e| malformed(e.to_string()))
 }
 
 /// Whether group or others may access the key file (the caller should
@@ -458,20 +424,29 @@ mod tests {
 
     #[test]
     fn base64_rejects() {
-        assert_eq!(base64_decode("Zm9"), Err(Base64Error::Length));
-        assert_eq!(base64_decode("Zm9vY"), Err(Base64Error::Length));
-        assert_eq!(base64_decode("Zm9v Yg="), Err(Base64Error::Char));
-        assert_eq!(base64_decode("Zm9-"), Err(Base64Error::Char));
-        assert_eq!(base64_decode("Zm9_"), Err(Base64Error::Char));
-        assert_eq!(base64_decode("Z==="), Err(Base64Error::Char));
-        assert_eq!(base64_decode("===="), Err(Base64Error::Char));
-        assert_eq!(base64_decode("Zg==Zm9v"), Err(Base64Error::Char));
-        assert_eq!(base64_decode("Z=g="), Err(Base64Error::Char));
-        assert_eq!(base64_decode("Zm9v\n"), Err(Base64Error::Length));
-        // Non-zero padding bits: "Zh==" and "Zm9=" are not canonical.
-        assert_eq!(base64_decode("Zh=="), Err(Base64Error::NonCanonical));
-        assert_eq!(base64_decode("Zm9="), Err(Base64Error::NonCanonical));
+        for bad in [
+            "Zm9",
+            "Zm9vY",
+            "Zm9v Yg=",
+            "Zm9-",
+            "Zm9_",
+            "Z===",
+            "====",
+            "Zg==Zm9v",
+            "Z=g=",
+            "Zm9v\n",
+            // Non-zero padding bits: "Zh==" and "Zm9=" are not canonical.
+            "Zh==",
+            "Zm9=",
+        ] {
+            assert!(base64_decode(bad).is_err(), "{bad:?} accepted");
+        }
         assert_eq!(base64_decode("Zm8="), Ok(b"fo".to_vec()));
+        // A key: exactly 32 bytes, no more, no less.
+        let key = [7u8; 32];
+        assert_eq!(base64_decode_key(&base64_encode(&key)), Ok(key));
+        assert!(base64_decode_key(&base64_encode(&[7u8; 31])).is_err());
+        assert!(base64_decode_key(&base64_encode(&[7u8; 33])).is_err());
     }
 
     // RFC 7748 §6.1.
@@ -596,7 +571,7 @@ mod tests {
             (
                 "chars",
                 format!("{}!\n", &good[..43]).into_bytes(),
-                "invalid base64 character",
+                "invalid base64",
             ),
             ("binary", vec![0xff; 45], "not text"),
             ("big", vec![b'A'; 1000], "larger than 256 bytes"),

@@ -30,7 +30,7 @@ declare -A PKG_OF=(
   [strip]=binutils [cc]=gcc [make]=make [musl-gcc]=musl-tools
   [qemu-mips-static]=qemu-user-static [file]=file [objdump]=binutils
   [avahi-daemon]=avahi-daemon [avahi-browse]=avahi-utils [dbus-daemon]=dbus
-  [dig]=dnsutils [unshare]=util-linux
+  [dig]=dnsutils [unshare]=util-linux [xz]=xz-utils
 )
 # python-zeroconf for the mdns set: venv path and pinned version.
 PYENV="${CLOUDY_PYENV:-/opt/cloudy-test-venv}"
@@ -49,7 +49,7 @@ for set in "$@"; do
     demo) CMDS+=(ip ping nft pkill make cc musl-gcc); RUST_TARGETS+=(x86_64-unknown-linux-musl) ;;
     bench) CMDS+=(ip ping pkill iperf3 tincd strip make cc musl-gcc); RUST_TARGETS+=(x86_64-unknown-linux-musl) ;;
     fuzz) CMDS+=(cc make); CARGO_TOOLS+=(cargo-fuzz) ;;
-    cross) CMDS+=(qemu-mips-static file objdump musl-gcc make); PIP_TOOLS+=(python-zig cargo-zigbuild)
+    cross) CMDS+=(qemu-mips-static file objdump xz musl-gcc make); PIP_TOOLS+=(python-zig cargo-zigbuild)
            RUST_TARGETS+=(x86_64-unknown-linux-musl) ;;
     mdns) CMDS+=(ip avahi-daemon avahi-browse dbus-daemon dig unshare); want_pyenv=yes ;;
     *) usage ;;

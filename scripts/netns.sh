@@ -122,6 +122,17 @@ cloudy_conf() {
   } >"$file"
 }
 
+# cloudy_conf_raw FILE NAME KEYFILE DEVICE: write an agent section (raw
+# mode: an AF_PACKET socket on the existing interface DEVICE, no TAP and no
+# overlay address).
+cloudy_conf_raw() {
+  {
+    printf "config agent\n\toption name '%s'\n\toption cloud 'demo'\n" "$2"
+    printf "\toption key_file '%s'\n\toption listen_port '6556'\n" "$3"
+    printf "\toption mode 'raw'\n\toption raw_device '%s'\n\toption log_level 'info'\n" "$4"
+  } >"$1"
+}
+
 # cloudy_peer FILE NAME PUBKEY [ENDPOINT]: append a peer section.
 cloudy_peer() {
   {

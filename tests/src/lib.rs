@@ -102,15 +102,43 @@ fn locate_or_build() -> PathBuf {
     dir.join("release").join("cloudy")
 }
 
-/// Print the loud skip message and return true when not root.
+/// Skip the whole test, loudly and counted: `SKIPPED TEST: REASON` straight
+/// to fd 2 (libtest captures `eprintln!` of passing tests) and, when
+/// `$CLOUDY_SKIP_LOG` names a file, a line `NAME<TAB>whole<TAB>REASON` in it,
+/// NAME being libtest's name of the running test (its thread's name). The
+/// format is agent/src/testutil.rs's; `make test` counts such a test as
+/// skipped (scripts/test_summary.py).
+pub fn skip(test: &str, reason: &str) {
+    record_skip(test, "whole", reason);
+}
+
+/// A part of the test was left out (listed by `make test`; the test counts).
+pub fn skip_part(test: &str, reason: &str) {
+    record_skip(test, "part", reason);
+}
+
+fn record_skip(test: &str, kind: &str, reason: &str) {
+    let what = if kind == "part" { "part of " } else { "" };
+    let _ = writeln!(std::io::stderr(), "SKIPPED {what}{test}: {reason}");
+    let Some(path) = std::env::var_os("CLOUDY_SKIP_LOG") else {
+        return;
+    };
+    let current = std::thread::current();
+    let name = current.name().filter(|n| *n != "main").unwrap_or(test);
+    let line = format!("{name}\t{kind}\t{}\n", reason.replace(['\t', '\n'], " "));
+    if let Ok(mut f) = OpenOptions::new().create(true).append(true).open(path) {
+        let _ = f.write_all(line.as_bytes());
+    }
+}
+
+/// Skip (loudly, counted) and return true when not root.
 pub fn skip_unless_root(test: &str) -> bool {
     if is_root() {
         return false;
     }
-    // Straight to fd 2: libtest captures eprintln! of passing tests.
-    let _ = writeln!(
-        std::io::stderr(),
-        "SKIP (needs root): {test}: network namespaces and TAP devices need root"
+    skip(
+        test,
+        "needs root: network namespaces and TAP devices need root",
     );
     true
 }
@@ -244,13 +272,20 @@ pub fn wait_until<T>(
 /// there stay in it).
 pub fn in_netns<T: Send>(ns: &str, f: impl FnOnce() -> T + Send) -> T {
     let path = format!("/run/netns/{ns}");
+    // Named like the test's thread, so a skip recorded there is the test's.
+    let mut builder = std::thread::Builder::new();
+    if let Some(name) = std::thread::current().name() {
+        builder = builder.name(name.to_string());
+    }
     std::thread::scope(|s| {
-        s.spawn(move || {
-            enter_netns(&path);
-            f()
-        })
-        .join()
-        .expect("thread in netns panicked")
+        builder
+            .spawn_scoped(s, move || {
+                enter_netns(&path);
+                f()
+            })
+            .expect("spawn a thread for the namespace")
+            .join()
+            .expect("thread in netns panicked")
     })
 }
 

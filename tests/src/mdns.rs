@@ -59,7 +59,7 @@
 
 use std::collections::BTreeMap;
 use std::fs::{self, File};
-use std::io::{BufRead, BufReader, Write};
+use std::io::{BufRead, BufReader};
 use std::net::IpAddr;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
@@ -144,7 +144,7 @@ pub fn skip_unless_mdns_peers(test: &str) -> bool {
         Ok(()) => false,
         Err(e) if std::env::var_os("CI").is_some() => panic!("{test}: {e}"),
         Err(e) => {
-            let _ = writeln!(std::io::stderr(), "SKIP (no mDNS peers): {test}: {e}");
+            crate::skip(test, &format!("no mDNS peers: {e}"));
             true
         }
     }

@@ -228,7 +228,7 @@ fn zeroconf_to_avahi_and_daemon_stop() {
 #[ignore]
 fn capture_corpus() {
     let Some(out) = std::env::var_os("CLOUDY_CAPTURE_DIR") else {
-        eprintln!("SKIP: set CLOUDY_CAPTURE_DIR");
+        skip("capture_corpus", "set CLOUDY_CAPTURE_DIR");
         return;
     };
     let out = std::path::PathBuf::from(out);

@@ -679,12 +679,16 @@ procd_add_validation() { log validation "$@"; }
     assert_eq!(out.trim(), format!("rc=0{checks}|stop|start"));
     let r = run(&bad, "restart");
     assert!(r.stdout.trim().starts_with("rc=1|config_load"), "{r:?}");
-    assert!(!r.stdout.contains("|stop"), "restart stopped the agent: {r:?}");
+    assert!(
+        !r.stdout.contains("|stop"),
+        "restart stopped the agent: {r:?}"
+    );
     // A bad file at start: a running agent is declared again (an empty
     // instance list would make procd stop it); a stopped one stays so.
     let r = run(&bad, "start_service");
     assert!(
-        r.stdout.trim().starts_with("rc=1|config_load") && r.stdout.trim().ends_with(&instance(&bad)),
+        r.stdout.trim().starts_with("rc=1|config_load")
+            && r.stdout.trim().ends_with(&instance(&bad)),
         "{r:?}"
     );
     assert!(r.stderr.contains("keeping the running agent"), "{r:?}");
@@ -850,19 +854,20 @@ fn packaged_binary_runs_on_every_board() {
         } else {
             let b = out_dir.join(&board).join("cloudy");
             if !b.is_file() {
-                loud(&format!(
-                    "SKIPPED packaged binary of {board}: no {} (run `make test-cross`)",
-                    b.display()
-                ));
+                cloudy_tests::skip_part(
+                    &format!("packaged binary of {board}"),
+                    &format!("no {} (run `make test-cross`)", b.display()),
+                );
                 continue;
             }
             b
         };
         let qemu = board_var(&board, "QEMU");
         if !qemu.is_empty() && Command::new(&qemu).arg("--version").output().is_err() {
-            loud(&format!(
-                "SKIPPED packaged binary of {board}: {qemu} not installed"
-            ));
+            cloudy_tests::skip_part(
+                &format!("packaged binary of {board}"),
+                &format!("{qemu} not installed"),
+            );
             continue;
         }
         let tmp = TempDir::new(&format!("run-{board}"));

@@ -839,4 +839,42 @@ mod test {
             GuardVerdict::SendCookie(_)
         ));
     }
+
+    /// Not a check: how fast each AEAD backend seals 1400-byte frames on
+    /// this machine (`cargo test --release -- --ignored aead_throughput
+    /// --nocapture`; cross/aead_speed.sh runs it per board under qemu).
+    #[test]
+    #[ignore]
+    fn aead_throughput() {
+        use chacha20poly1305::aead::AeadInPlace;
+        use chacha20poly1305::KeyInit;
+        const FRAME: usize = 1400;
+        const FRAMES: u64 = 4000;
+        let mut data = vec![0x5au8; FRAME];
+        let key = [7u8; 32];
+        let report = |name: &str, t: std::time::Duration| {
+            let mb = (FRAME as f64 * FRAMES as f64) / 1e6;
+            eprintln!("aead_throughput: {name}: {:.1} MB/s", mb / t.as_secs_f64());
+        };
+        let rc = chacha20poly1305::ChaCha20Poly1305::new(&key.into());
+        let t0 = std::time::Instant::now();
+        for i in 0..FRAMES {
+            let mut n = [0u8; 12];
+            n[4..].copy_from_slice(&i.to_le_bytes());
+            let tag = rc
+                .encrypt_in_place_detached(&n.into(), &[], &mut data)
+                .unwrap();
+            std::hint::black_box(tag);
+        }
+        report("RustCrypto chacha20poly1305", t0.elapsed());
+        #[cfg(feature = "fast-crypto")]
+        {
+            let k = aead::Key::new(&key).unwrap();
+            let t0 = std::time::Instant::now();
+            for i in 0..FRAMES {
+                std::hint::black_box(k.seal(i, &mut data).unwrap());
+            }
+            report("ring (fast-crypto)", t0.elapsed());
+        }
+    }
 }

@@ -64,6 +64,12 @@ pub const DEVICE_BATCH: usize = 32;
 /// route's MTU), datagrams of that size leave one by one; this often GSO
 /// is tried again for every size.
 pub const GSO_REPROBE_INTERVAL: Duration = Duration::from_secs(60);
+/// Host-name endpoints are looked up again this often (dynamic addresses).
+pub const RESOLVE_INTERVAL: Duration = Duration::from_secs(300);
+/// Addresses kept per host-name endpoint.
+pub const MAX_ADDRS_PER_NAME: usize = 4;
+/// Name lookups waiting for the resolver thread; more wait for the next interval.
+pub const MAX_PENDING_LOOKUPS: usize = 64;
 /// Largest UDP datagram handled (underlay MTU is at most this).
 pub const MAX_DATAGRAM: usize = 2048;
 /// Largest Ethernet frame on the overlay device (MTU + 14 + slack).

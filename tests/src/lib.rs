@@ -561,6 +561,8 @@ pub struct Net {
     veths: u32,
     nodes: u8,
     daemons: Vec<(String, Node, Child)>,
+    /// `/etc/netns/NS` directories made by [`Net::etc_file`].
+    etc_dirs: Vec<PathBuf>,
     test: String,
 }
 
@@ -588,6 +590,7 @@ impl Net {
             veths: 0,
             nodes: 0,
             daemons: Vec::new(),
+            etc_dirs: Vec::new(),
             test: test.to_string(),
         };
         let br = net.bridge_ns.clone();
@@ -771,6 +774,18 @@ impl Net {
             public_key,
             log_level: std::env::var("CLOUDY_TEST_LOG_LEVEL").unwrap_or_else(|_| "info".into()),
         }
+    }
+
+    /// A file that programs started in `ns` by `ip netns exec` see as
+    /// `/etc/NAME` (iproute2 bind-mounts `/etc/netns/NS/NAME` over it):
+    /// `hosts`, `resolv.conf`. Removed with the net.
+    pub fn etc_file(&mut self, ns: &str, name: &str, content: &str) {
+        let dir = PathBuf::from("/etc/netns").join(ns);
+        fs::create_dir_all(&dir).expect("mkdir /etc/netns/NS");
+        if !self.etc_dirs.contains(&dir) {
+            self.etc_dirs.push(dir.clone());
+        }
+        fs::write(dir.join(name), content).expect("write /etc/netns/NS file");
     }
 
     /// Write `node`'s config with `peers` (node, list its endpoint?).
@@ -1049,6 +1064,9 @@ impl Net {
         }
         for ns in self.namespaces.drain(..).rev() {
             kill_namespace(&ns);
+        }
+        for dir in self.etc_dirs.drain(..) {
+            let _ = fs::remove_dir_all(dir);
         }
     }
 }

@@ -574,3 +574,56 @@ fn i_ipv6_underlay() {
     let endpoint = p["endpoint"].as_str().unwrap_or_default().to_string();
     assert!(endpoint.starts_with("[fd98::2]"), "endpoint {endpoint}");
 }
+
+/// (j) a peer known only by host name: box1 finds box2 through its hosts
+/// file, while another name of the same peer hangs on a DNS server that
+/// never answers; the lookups run off the event loop, so box1's console
+/// answers at once and the mesh comes up (box2 does not know where box1 is).
+#[test]
+fn j_endpoint_by_host_name() {
+    let Some(mut net) = Net::new("j_endpoint_by_host_name") else {
+        return;
+    };
+    let lan = net.segment();
+    let a = net.node("box1", lan);
+    let b = net.node("box2", lan);
+    // Nobody has .250 on the segment: queries to it are never answered.
+    let dead_dns = lan.addr(250);
+    net.etc_file(
+        &a.ns,
+        "hosts",
+        &format!("127.0.0.1 localhost\n{} box2.cloudy.test\n", b.underlay),
+    );
+    net.etc_file(
+        &a.ns,
+        "resolv.conf",
+        &format!("nameserver {dead_dns}\noptions timeout:5 attempts:2\n"),
+    );
+    let text = a.config_text(&net.cloud, &[(&b, true)]).replace(
+        &format!("\tlist endpoint '{}'\n", b.endpoint()),
+        &format!("\tlist endpoint 'box2.cloudy.test:{PORT}'\n\tlist endpoint 'slow.cloudy.test:{PORT}'\n"),
+    );
+    assert!(text.contains("box2.cloudy.test"), "{text}");
+    std::fs::write(&a.conf, text).expect("write config");
+    net.configure(&b, &[(&a, false)]);
+    net.start(&a);
+    // The hanging lookup (10 s) must not hold the loop: status answers now.
+    let t0 = Instant::now();
+    net.status(&a).expect("status while a lookup hangs");
+    assert!(
+        t0.elapsed() < Duration::from_secs(3),
+        "status took {:?} while a name lookup hung",
+        t0.elapsed()
+    );
+    net.start(&b);
+    net.wait_mesh(&[&a, &b], MESH);
+    net.wait_ping(&a.ns, b.o4(), PING);
+    let log = net.log_text(&a);
+    assert!(
+        log.contains(&format!(
+            "endpoint box2.cloudy.test:{PORT} is {}:{PORT}",
+            b.underlay
+        )),
+        "{log}"
+    );
+}

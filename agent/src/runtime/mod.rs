@@ -23,12 +23,13 @@ pub mod discovery;
 #[cfg(feature = "discovery")]
 pub mod mcast;
 pub mod netif;
+pub mod resolve;
 pub mod signal;
 pub(crate) mod sys;
 pub mod udp;
 
 use std::io;
-use std::net::{SocketAddr, ToSocketAddrs};
+use std::net::SocketAddr;
 use std::os::fd::RawFd;
 use std::path::{Path, PathBuf};
 
@@ -45,6 +46,7 @@ use crate::overlay::Outbox;
 use crate::time::Instant;
 use crate::{error, info, keys, warn};
 use discovery::{Discovery, ServiceSpec};
+use resolve::Resolver;
 use signal::{Signal, Signals};
 use udp::{RecvBatch, SendBatch, UdpSockets};
 
@@ -69,8 +71,9 @@ fn wall_clock_micros() -> u64 {
         .unwrap_or(0)
 }
 
-/// Resolve configured endpoints (blocking DNS, at start and reload only).
-fn peer_specs(cfg: &Config) -> Vec<PeerSpec> {
+/// The engine's view of the configured peers: addresses as given, host
+/// names as the resolver last found them (never a blocking lookup here).
+fn peer_specs(cfg: &Config, names: &Resolver) -> Vec<PeerSpec> {
     cfg.peers
         .iter()
         .map(|p| PeerSpec {
@@ -80,15 +83,10 @@ fn peer_specs(cfg: &Config) -> Vec<PeerSpec> {
                 .endpoints
                 .iter()
                 .flat_map(|e| match e {
-                    Endpoint::Addr(a) => vec![*a],
-                    Endpoint::Host(h, port) => match (h.as_str(), *port).to_socket_addrs() {
-                        Ok(addrs) => addrs.take(2).collect(),
-                        Err(err) => {
-                            warn!("peer {}: cannot resolve {h}: {err}", p.name);
-                            vec![]
-                        }
-                    },
+                    Endpoint::Addr(a) => std::slice::from_ref(a),
+                    Endpoint::Host(h, port) => names.addrs(h, *port),
                 })
+                .copied()
                 .collect(),
         })
         .collect()
@@ -187,6 +185,8 @@ struct Daemon {
     private: [u8; 32],
     public: [u8; 32],
     node: Node,
+    /// Host-name endpoints, looked up by a worker thread.
+    names: Resolver,
     io: Io,
     recv: RecvBatch,
     /// One reused device read buffer: room for a virtio header and a
@@ -268,13 +268,13 @@ fn open_device(cfg: &Config, public: &[u8; 32]) -> Result<Box<dyn FrameDevice>, 
     }
 }
 
-fn node_config(cfg: &Config, private: [u8; 32], public: [u8; 32]) -> NodeConfig {
+fn node_config(cfg: &Config, names: &Resolver, private: [u8; 32], public: [u8; 32]) -> NodeConfig {
     NodeConfig {
         name: cfg.agent.name.clone(),
         cloud: cfg.agent.cloud.clone(),
         private_key: private,
         public_key: public,
-        peers: peer_specs(cfg),
+        peers: peer_specs(cfg, names),
     }
 }
 
@@ -300,8 +300,10 @@ pub fn run_daemon(config_path: &Path, socket_path: &Path) -> Result<(), String> 
     let device = open_device(&cfg, &public)?;
     let mut server = ControlServer::bind(socket_path).map_err(|e| e.to_string())?;
     let clock = Clock(std::time::Instant::now());
+    let mut names = Resolver::start();
+    names.configure(clock.now(), &cfg);
     let node = Node::new(
-        &node_config(&cfg, private, public),
+        &node_config(&cfg, &names, private, public),
         clock.now(),
         wall_clock_micros(),
     );
@@ -325,6 +327,7 @@ pub fn run_daemon(config_path: &Path, socket_path: &Path) -> Result<(), String> 
         private,
         public,
         node,
+        names,
         io: Io {
             socks,
             device,
@@ -348,6 +351,7 @@ pub fn run_daemon(config_path: &Path, socket_path: &Path) -> Result<(), String> 
         let now = d.clock.now();
         d.timers(now);
         let deadline = crate::time::earliest(d.node.poll_at(), server.poll_at());
+        let deadline = crate::time::earliest(deadline, d.names.poll_at());
         let deadline =
             crate::time::earliest(deadline, d.discovery.as_ref().and_then(Discovery::poll_at));
         // At most 1 s, so the wait always fits an i32 of milliseconds.
@@ -426,6 +430,11 @@ pub fn run_daemon(config_path: &Path, socket_path: &Path) -> Result<(), String> 
 
 impl Daemon {
     fn timers(&mut self, now: Instant) {
+        self.names.handle_timeout(now);
+        if self.names.poll() {
+            self.node
+                .set_peers(now, &peer_specs(&self.cfg, &self.names));
+        }
         if self.gso_reprobe_at.is_some_and(|t| t <= now) {
             self.gso_reprobe_at = None;
             if self.io.send.reprobe_gso() {
@@ -726,13 +735,16 @@ impl Daemon {
         let identity_changed = n.name != o.name || n.cloud != o.cloud || n.key_file != o.key_file;
         if identity_changed {
             info!("identity changed: restarting the overlay engine");
+            self.names.configure(now, &self.cfg);
             self.node = Node::new(
-                &node_config(&self.cfg, self.private, self.public),
+                &node_config(&self.cfg, &self.names, self.private, self.public),
                 now,
                 wall_clock_micros(),
             );
         } else if self.cfg.peers != old.peers {
-            self.node.set_peers(now, &peer_specs(&self.cfg));
+            self.names.configure(now, &self.cfg);
+            self.node
+                .set_peers(now, &peer_specs(&self.cfg, &self.names));
         }
         let device = self.io.device.name().to_string();
         match (self.discovery.as_mut(), self.cfg.agent.mdns) {

@@ -39,35 +39,179 @@ pub struct Cli {
     pub command: Command,
 }
 
+/// What a command line asks for.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Command {
+    /// Ask the daemon; its answer is printed by [`format::show`] (text,
+    /// or JSON with `--json`).
+    Ask(Request),
+    /// `pubkey`: from the key file, else from the daemon.
+    Pubkey,
     Daemon,
     CheckConfig,
     /// `keygen [FILE]`.
     Keygen(Option<PathBuf>),
-    Pubkey,
-    Status,
-    Peers,
     Help,
     Version,
     /// `self-test`: built-in checks of wire formats and primitives.
     SelfTest,
-    /// `publish NAME TYPE PORT [KEY=VALUE ...]`; TYPE normalised (`_http._tcp`).
-    Publish {
-        instance: String,
-        service_type: String,
-        port: u16,
-        txt: Vec<String>,
-    },
-    /// `unpublish NAME`.
-    Unpublish(String),
-    /// `search [TYPE] [HOST] [--all]`; TYPE normalised.
-    Search {
-        service_type: Option<String>,
-        host: Option<String>,
-        all: bool,
-    },
 }
+
+/// One console command: its name, arguments, help line, and how its words
+/// become a [`Command`]. The command line, `cloudy help` and the usage
+/// errors all come from [`COMMANDS`], so a new command is one entry there;
+/// one that asks the daemon also needs its [`Request`] variant, the
+/// daemon's answer (`runtime::Daemon::answer`) and, for a new kind of
+/// answer, a [`Response`] variant that [`format::show`] prints.
+pub struct CommandSpec {
+    pub name: &'static str,
+    /// The arguments as `help` shows them.
+    pub args: &'static str,
+    /// One line for `help`.
+    pub summary: &'static str,
+    /// Whether `--all` goes with it.
+    pub takes_all: bool,
+    parse: fn(&Words) -> Result<Command, UsageError>,
+}
+
+/// The words after a command's name, and the command flags given.
+pub struct Words<'a> {
+    pub name: &'a str,
+    pub rest: &'a [&'a str],
+    pub all: bool,
+}
+
+impl Words<'_> {
+    /// `command` if no words follow the name.
+    fn none(&self, command: Command) -> Result<Command, UsageError> {
+        if self.rest.is_empty() {
+            Ok(command)
+        } else {
+            Err(UsageError(format!("{} takes no arguments", self.name)))
+        }
+    }
+}
+
+/// Every command, in the order `help` lists them.
+pub const COMMANDS: &[CommandSpec] = &[
+    CommandSpec {
+        name: "daemon",
+        args: "",
+        summary: "run the agent in the foreground (procd starts this)",
+        takes_all: false,
+        parse: |w| w.none(Command::Daemon),
+    },
+    CommandSpec {
+        name: "status",
+        args: "",
+        summary: "show this box's overlay status",
+        takes_all: false,
+        parse: |w| w.none(Command::Ask(Request::Status)),
+    },
+    CommandSpec {
+        name: "peers",
+        args: "",
+        summary: "list the members of the cloud and how they are reached",
+        takes_all: false,
+        parse: |w| w.none(Command::Ask(Request::Peers)),
+    },
+    CommandSpec {
+        name: "pubkey",
+        args: "",
+        summary: "print this box's public key",
+        takes_all: false,
+        parse: |w| w.none(Command::Pubkey),
+    },
+    CommandSpec {
+        name: "publish",
+        args: " NAME TYPE PORT [KEY=VALUE ...]",
+        summary: "announce a service (TYPE as http or _http._tcp) by mDNS/DNS-SD",
+        takes_all: false,
+        parse: |w| match w.rest {
+            [instance, ty, port, txt @ ..] => Ok(Command::Ask(Request::Publish {
+                instance: instance_arg(instance)?,
+                service_type: type_arg(ty)?,
+                port: port_arg(port)?,
+                txt: txt.iter().map(|t| txt_arg(t)).collect::<Result<_, _>>()?,
+                host: None,
+            })),
+            _ => Err(UsageError(
+                "publish needs NAME TYPE PORT [KEY=VALUE ...]".into(),
+            )),
+        },
+    },
+    CommandSpec {
+        name: "unpublish",
+        args: " NAME",
+        summary: "withdraw a published service",
+        takes_all: false,
+        parse: |w| match w.rest {
+            [instance] => Ok(Command::Ask(Request::Unpublish {
+                instance: instance_arg(instance)?,
+            })),
+            _ => Err(UsageError("unpublish needs exactly one NAME".into())),
+        },
+    },
+    CommandSpec {
+        name: "search",
+        args: " [TYPE] [HOST] [--all]",
+        summary: "list services of this micro cloud (--all: all seen), by RTT and hops",
+        takes_all: true,
+        parse: |w| {
+            let (service_type, host) = match w.rest {
+                [] => (None, None),
+                [ty] => (Some(type_arg(ty)?), None),
+                [ty, host] => (Some(type_arg(ty)?), Some(host.to_string())),
+                _ => return Err(UsageError("search takes at most TYPE and HOST".into())),
+            };
+            Ok(Command::Ask(Request::Search {
+                service_type,
+                host,
+                all: w.all,
+            }))
+        },
+    },
+    CommandSpec {
+        name: "keygen",
+        args: " [FILE]",
+        summary: "create a private key file (default: key_file) and print its public key",
+        takes_all: false,
+        parse: |w| match w.rest {
+            [] => Ok(Command::Keygen(None)),
+            [file] => Ok(Command::Keygen(Some(PathBuf::from(file)))),
+            _ => Err(UsageError("keygen takes at most one FILE".into())),
+        },
+    },
+    CommandSpec {
+        name: "check-config",
+        args: "",
+        summary: "check the configuration file and show the first error",
+        takes_all: false,
+        parse: |w| w.none(Command::CheckConfig),
+    },
+    CommandSpec {
+        name: "self-test",
+        args: "",
+        summary: "check wire formats and crypto on this box (exit 1 on failure)",
+        takes_all: false,
+        parse: |w| w.none(Command::SelfTest),
+    },
+    CommandSpec {
+        name: "version",
+        args: "",
+        summary: "print the version",
+        takes_all: false,
+        parse: |w| w.none(Command::Version),
+    },
+    CommandSpec {
+        name: "help",
+        args: "",
+        summary: "show this help",
+        takes_all: false,
+        // `help anything` is help.
+        parse: |_| Ok(Command::Help),
+    },
+];
 
 /// A malformed command line; shown as `cloudy: MESSAGE (try 'cloudy help')`.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -81,57 +225,14 @@ impl std::fmt::Display for UsageError {
 
 impl std::error::Error for UsageError {}
 
-/// Commands, their arguments and one-line descriptions (the help text).
-const COMMANDS: [(&str, &str, &str); 12] = [
-    (
-        "daemon",
-        "",
-        "run the agent in the foreground (procd starts this)",
-    ),
-    ("status", "", "show this box's overlay status"),
-    (
-        "peers",
-        "",
-        "list the members of the cloud and how they are reached",
-    ),
-    ("pubkey", "", "print this box's public key"),
-    (
-        "publish",
-        " NAME TYPE PORT [KEY=VALUE ...]",
-        "announce a service (TYPE as http or _http._tcp) by mDNS/DNS-SD",
-    ),
-    ("unpublish", " NAME", "withdraw a published service"),
-    (
-        "search",
-        " [TYPE] [HOST] [--all]",
-        "list services of this micro cloud (--all: all seen), by RTT and hops",
-    ),
-    (
-        "keygen",
-        " [FILE]",
-        "create a private key file (default: key_file) and print its public key",
-    ),
-    (
-        "check-config",
-        "",
-        "check the configuration file and show the first error",
-    ),
-    (
-        "self-test",
-        "",
-        "check wire formats and crypto on this box (exit 1 on failure)",
-    ),
-    ("version", "", "print the version"),
-    ("help", "", "show this help"),
-];
-
 /// The help text.
 pub fn usage() -> String {
     let mut s = String::from(
         "usage: cloudy [-c CONFIG] [-s SOCKET] [--json] COMMAND [ARGS]\n\ncommands:\n",
     );
-    for (name, args, what) in COMMANDS {
-        let left = format!("{name}{args}");
+    for c in COMMANDS {
+        let left = format!("{}{}", c.name, c.args);
+        let what = c.summary;
         if left.len() < 16 {
             s.push_str(&format!("  {left:<16}{what}\n"));
         } else {
@@ -232,60 +333,21 @@ pub fn parse_args_with_env(
     let Some((&name, rest)) = words.split_first() else {
         return Err(UsageError("no command given".into()));
     };
-    if all && name != "search" {
-        return Err(UsageError("--all only goes with search".into()));
-    }
-    let no_args = |command| {
-        if rest.is_empty() {
-            cli(command)
-        } else {
-            Err(UsageError(format!("{name} takes no arguments")))
-        }
+    let Some(spec) = COMMANDS.iter().find(|c| c.name == name) else {
+        return Err(UsageError(format!("unknown command '{name}'")));
     };
-    match name {
-        "daemon" => no_args(Command::Daemon),
-        "check-config" => no_args(Command::CheckConfig),
-        "pubkey" => no_args(Command::Pubkey),
-        "status" => no_args(Command::Status),
-        "peers" => no_args(Command::Peers),
-        "version" => no_args(Command::Version),
-        "self-test" => no_args(Command::SelfTest),
-        "help" => cli(Command::Help),
-        "keygen" => match rest {
-            [] => cli(Command::Keygen(None)),
-            [file] => cli(Command::Keygen(Some(PathBuf::from(file)))),
-            _ => Err(UsageError("keygen takes at most one FILE".into())),
-        },
-        "publish" => match rest {
-            [instance, ty, port, txt @ ..] => cli(Command::Publish {
-                instance: instance_arg(instance)?,
-                service_type: type_arg(ty)?,
-                port: port_arg(port)?,
-                txt: txt.iter().map(|t| txt_arg(t)).collect::<Result<_, _>>()?,
-            }),
-            _ => Err(UsageError(
-                "publish needs NAME TYPE PORT [KEY=VALUE ...]".into(),
-            )),
-        },
-        "unpublish" => match rest {
-            [instance] => cli(Command::Unpublish(instance_arg(instance)?)),
-            _ => Err(UsageError("unpublish needs exactly one NAME".into())),
-        },
-        "search" => {
-            let (service_type, host) = match rest {
-                [] => (None, None),
-                [ty] => (Some(type_arg(ty)?), None),
-                [ty, host] => (Some(type_arg(ty)?), Some(host.to_string())),
-                _ => return Err(UsageError("search takes at most TYPE and HOST".into())),
-            };
-            cli(Command::Search {
-                service_type,
-                host,
-                all,
-            })
-        }
-        _ => Err(UsageError(format!("unknown command '{name}'"))),
+    if all && !spec.takes_all {
+        let with: Vec<&str> = COMMANDS
+            .iter()
+            .filter(|c| c.takes_all)
+            .map(|c| c.name)
+            .collect();
+        return Err(UsageError(format!(
+            "--all only goes with {}",
+            with.join(", ")
+        )));
     }
+    cli((spec.parse)(&Words { name, rest, all })?)
 }
 
 fn instance_arg(s: &str) -> Result<String, UsageError> {
@@ -407,78 +469,17 @@ pub fn run(cli: &Cli, out: &mut dyn Write) -> Result<(), Failure> {
             emit(out, &format!("{public}\n"));
         }
         Command::Pubkey => emit(out, &format!("{}\n", pubkey(cli)?)),
-        Command::Status => match ask(cli, &Request::Status)? {
-            Response::Status(s) => emit(
-                out,
-                &if cli.json {
-                    format::status_json(&s)
-                } else {
-                    format::status_text(&s)
-                },
-            ),
-            other => return Err(unexpected(other)),
-        },
-        Command::Peers => match ask(cli, &Request::Peers)? {
-            Response::Peers(p) => emit(
-                out,
-                &if cli.json {
-                    format::peers_json(&p)
-                } else {
-                    format::peers_table(&p)
-                },
-            ),
-            other => return Err(unexpected(other)),
-        },
-        Command::Publish {
-            instance,
-            service_type,
-            port,
-            txt,
-        } => {
-            let req = Request::Publish {
-                instance: instance.clone(),
-                service_type: service_type.clone(),
-                port: *port,
-                txt: txt.clone(),
-                host: None,
-            };
-            done(out, ask(cli, &req)?)?;
-        }
-        Command::Unpublish(instance) => {
-            let req = Request::Unpublish {
-                instance: instance.clone(),
-            };
-            done(out, ask(cli, &req)?)?;
-        }
-        Command::Search {
-            service_type,
-            host,
-            all,
-        } => {
-            let req = Request::Search {
-                service_type: service_type.clone(),
-                host: host.clone(),
-                all: *all,
-            };
-            let mut answer = ask(cli, &req)?;
+        Command::Ask(request) => {
+            let mut answer = ask(cli, request)?;
             // A browse that just started: wait once for the answers.
-            if let Response::Services { retry_ms, .. } = answer {
-                if retry_ms > 0 {
-                    let wait = u64::from(retry_ms.min(SEARCH_MAX_WAIT_MS));
-                    std::thread::sleep(std::time::Duration::from_millis(wait));
-                    answer = ask(cli, &req)?;
-                }
+            if let Some(ms) = answer.retry_after_ms() {
+                let wait = u64::from(ms.min(SEARCH_MAX_WAIT_MS));
+                std::thread::sleep(std::time::Duration::from_millis(wait));
+                answer = ask(cli, request)?;
             }
-            match answer {
-                Response::Services { services, .. } => emit(
-                    out,
-                    &if cli.json {
-                        format::services_json(&services)
-                    } else {
-                        format::services_table(&services)
-                    },
-                ),
-                other => return Err(unexpected(other)),
+            match format::show(&answer, cli.json) {
+                Some(text) => emit(out, &text),
+                None => return Err(unexpected(answer)),
             }
         }
     }
@@ -487,16 +488,6 @@ pub fn run(cli: &Cli, out: &mut dyn Write) -> Result<(), Failure> {
 
 /// Longest wait `search` accepts from the daemon before asking again.
 pub const SEARCH_MAX_WAIT_MS: u32 = 3000;
-
-fn done(out: &mut dyn Write, r: Response) -> Result<(), Failure> {
-    match r {
-        Response::Ok(text) => {
-            emit(out, &format!("{text}\n"));
-            Ok(())
-        }
-        other => Err(unexpected(other)),
-    }
-}
 
 /// Intel Quark X1000 (Galileo) erratum: a LOCK-prefixed instruction that
 /// page-faults can hang or crash the core. GCC's answer is
@@ -665,7 +656,7 @@ mod test {
                 config: PathBuf::from(DEFAULT_CONFIG_PATH),
                 socket: PathBuf::from(DEFAULT_SOCKET_PATH),
                 json: false,
-                command: Command::Status
+                command: Command::Ask(Request::Status)
             }
         );
     }
@@ -680,7 +671,8 @@ mod test {
             Command::Keygen(Some("/tmp/k".into()))
         );
         assert_eq!(command("pubkey"), Command::Pubkey);
-        assert_eq!(command("peers"), Command::Peers);
+        assert_eq!(command("peers"), Command::Ask(Request::Peers));
+        assert_eq!(command("status"), Command::Ask(Request::Status));
         assert_eq!(command("help"), Command::Help);
         assert_eq!(command("help peers"), Command::Help);
         assert_eq!(command("-h"), Command::Help);
@@ -770,27 +762,36 @@ mod test {
     fn discovery_commands() {
         assert_eq!(
             command("publish web http 8080 path=/ v=1"),
-            Command::Publish {
+            Command::Ask(Request::Publish {
                 instance: "web".into(),
                 service_type: "_http._tcp".into(),
                 port: 8080,
                 txt: vec!["path=/".into(), "v=1".into()],
-            }
+                host: None,
+            })
         );
         assert_eq!(
             command("publish ssh _SSH._tcp 22"),
-            Command::Publish {
+            Command::Ask(Request::Publish {
                 instance: "ssh".into(),
                 service_type: "_ssh._tcp".into(),
                 port: 22,
                 txt: vec![],
-            }
+                host: None,
+            })
         );
-        assert_eq!(command("unpublish web"), Command::Unpublish("web".into()));
-        let search = |t: Option<&str>, h: Option<&str>, all| Command::Search {
-            service_type: t.map(String::from),
-            host: h.map(String::from),
-            all,
+        let unpublish = |i: &str| {
+            Command::Ask(Request::Unpublish {
+                instance: i.to_string(),
+            })
+        };
+        assert_eq!(command("unpublish web"), unpublish("web"));
+        let search = |t: Option<&str>, h: Option<&str>, all| {
+            Command::Ask(Request::Search {
+                service_type: t.map(String::from),
+                host: h.map(String::from),
+                all,
+            })
         };
         assert_eq!(command("search"), search(None, None, false));
         assert_eq!(command("search --all"), search(None, None, true));
@@ -825,10 +826,11 @@ mod test {
     #[test]
     fn help_lists_every_command() {
         let u = usage();
-        for (name, _, _) in COMMANDS {
+        for c in COMMANDS {
             assert!(
-                u.lines().any(|l| l.trim_start().starts_with(name)),
-                "{name} missing"
+                u.lines().any(|l| l.trim_start().starts_with(c.name)),
+                "{} missing",
+                c.name
             );
         }
         assert!(u.contains(DEFAULT_SOCKET_PATH) && u.contains(DEFAULT_CONFIG_PATH));
@@ -869,7 +871,7 @@ mod test {
     #[test]
     fn daemon_unreachable() {
         let dir = temp_dir("unreachable");
-        let (r, out) = run_capture(&cli_in(&dir, Command::Status, false));
+        let (r, out) = run_capture(&cli_in(&dir, Command::Ask(Request::Status), false));
         let line = r.unwrap_err().line();
         assert_eq!(
             line,
@@ -981,36 +983,51 @@ mod test {
             }
         };
         let cases = [
-            (Command::Status, false, format::status_text(&status)),
-            (Command::Status, true, format::status_json(&status)),
-            (Command::Peers, false, format::peers_table(&[])),
-            (Command::Peers, true, "[]\n".to_string()),
+            (
+                Command::Ask(Request::Status),
+                false,
+                format::status_text(&status),
+            ),
+            (
+                Command::Ask(Request::Status),
+                true,
+                format::status_json(&status),
+            ),
+            (
+                Command::Ask(Request::Peers),
+                false,
+                format::peers_table(&[]),
+            ),
+            (Command::Ask(Request::Peers), true, "[]\n".to_string()),
             (
                 Command::Pubkey,
                 false,
                 format!("{}\n", crate::keys::encode_public(&[5; 32])),
             ),
             (
-                Command::Publish {
+                Command::Ask(Request::Publish {
                     instance: "web".into(),
                     service_type: "_http._tcp".into(),
                     port: 80,
                     txt: vec![],
-                },
+                    host: None,
+                }),
                 false,
                 "published 'web' as _http._tcp on port 80\n".to_string(),
             ),
             (
-                Command::Unpublish("web".into()),
+                Command::Ask(Request::Unpublish {
+                    instance: "web".into(),
+                }),
                 false,
                 "gone\n".to_string(),
             ),
             (
-                Command::Search {
+                Command::Ask(Request::Search {
                     service_type: None,
                     host: None,
                     all: false,
-                },
+                }),
                 false,
                 format::services_table(&found),
             ),
@@ -1027,7 +1044,13 @@ mod test {
             assert_eq!(r, Ok(()));
             assert_eq!(out, want);
         }
-        let cli = cli_in(&dir, Command::Unpublish("x".into()), false);
+        let cli = cli_in(
+            &dir,
+            Command::Ask(Request::Unpublish {
+                instance: "x".into(),
+            }),
+            false,
+        );
         let t = std::thread::spawn(move || run_capture(&cli));
         let start = std::time::Instant::now();
         while !t.is_finished() && start.elapsed() < Duration::from_secs(5) {

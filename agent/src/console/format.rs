@@ -14,7 +14,7 @@
 
 use core::fmt::Write as _;
 
-use super::proto::{DeviceInfo, DiscoveryInfo, ServiceInfo, StatusInfo};
+use super::proto::{DeviceInfo, DiscoveryInfo, Response, ServiceInfo, StatusInfo};
 use crate::keys::encode_public;
 use crate::overlay::{OverlayStats, PeerInfo};
 
@@ -276,6 +276,23 @@ fn discovery_object(j: &mut Json, d: &DiscoveryInfo) {
     j.num("send_errors", d.send_errors);
     j.num("cache_evictions", d.cache_evictions);
     j.end('}');
+}
+
+/// What the CLI prints for a daemon's answer: a table or lines for people,
+/// JSON for scripts (`json`). `None` for an answer that is not printed
+/// (an error, which the CLI reports itself).
+pub fn show(answer: &Response, json: bool) -> Option<String> {
+    Some(match (answer, json) {
+        (Response::Status(s), false) => status_text(s),
+        (Response::Status(s), true) => status_json(s),
+        (Response::Peers(p), false) => peers_table(p),
+        (Response::Peers(p), true) => peers_json(p),
+        (Response::Services { services, .. }, false) => services_table(services),
+        (Response::Services { services, .. }, true) => services_json(services),
+        (Response::PublicKey(k), _) => format!("{}\n", encode_public(k)),
+        (Response::Ok(text), _) => format!("{text}\n"),
+        (Response::Error(_), _) => return None,
+    })
 }
 
 /// The `cloudy status` text: one `label: value` line per item.

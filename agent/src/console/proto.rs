@@ -141,6 +141,15 @@ pub struct DiscoveryInfo {
 }
 
 impl Response {
+    /// Milliseconds after which asking again gives a complete answer
+    /// (a `search` whose browse has just started), if so.
+    pub fn retry_after_ms(&self) -> Option<u32> {
+        match self {
+            Response::Services { retry_ms, .. } if *retry_ms > 0 => Some(*retry_ms),
+            _ => None,
+        }
+    }
+
     /// An error response, its text cut to [`MAX_ERROR_LEN`] bytes (at a
     /// character boundary) so that it always fits a frame.
     pub fn error(message: &str) -> Response {

@@ -13,6 +13,7 @@ pub mod log;
 
 pub mod config;
 pub mod console;
+pub mod dnssd;
 pub mod keys;
 pub mod limits;
 #[cfg(feature = "discovery")]

@@ -49,8 +49,6 @@ const MAX_IFNAME_LEN: usize = 15;
 const MAX_HOST_LEN: usize = 253;
 /// Longest label of a host name (RFC 1035 §2.3.4).
 const MAX_LABEL_LEN: usize = 63;
-/// Longest service name in a service type (RFC 6763 §7.2, RFC 6335 §5.1).
-const MAX_SERVICE_NAME_LEN: usize = 15;
 /// Longest TXT string: one length byte (RFC 6763 §6.1).
 const MAX_TXT_LEN: usize = 255;
 /// Characters of a bad value quoted back in an error message.
@@ -308,57 +306,39 @@ pub fn is_valid_service_name(s: &str) -> bool {
 }
 
 /// A service type as written in `option type` (or given to `cloudy publish`)
-/// in its normalised form: `http` → `_http._tcp`; `_http._tcp`, `_IPP._TCP`
-/// and `_printer._udp` are lower-cased. The service name follows RFC 6763
-/// §7.2 / RFC 6335 §5.1: 1-15 letters, digits and '-', at least one letter,
-/// no '-' at either end, no "--". The error names the expected form.
+/// in its normalised form: `http` → `_http._tcp`; `_http._tcp`, `_IPP._TCP`,
+/// `_ipp._tcp.local` and `_printer._udp` are lower-cased, `.local` dropped.
+/// The rules are [`crate::dnssd`]'s (RFC 6763 §7.2 / RFC 6335 §5.1: 1-15
+/// letters, digits and '-', at least one letter, no '-' at either end, no
+/// "--"), shared with the mDNS engine. The error names the expected form.
 pub fn normalize_service_type(s: &str) -> Result<String, String> {
-    let lower = s.to_ascii_lowercase();
-    let (name, proto) = match lower.strip_prefix('_') {
-        None => (lower.as_str(), "_tcp"),
-        Some(rest) => match rest.split_once('.') {
-            Some((name, proto @ ("_tcp" | "_udp"))) => (name, proto),
-            Some((_, proto)) if proto.starts_with("_tcp.") || proto.starts_with("_udp.") => {
-                return Err(format!(
-                    "a service type without a domain, like _http._tcp (.local is implied), got {}",
-                    show(s)
-                ))
-            }
-            Some((_, proto)) => {
-                return Err(format!(
-                    "a protocol _tcp or _udp after the service name, got {} in {}",
-                    show(proto),
-                    show(s)
-                ))
-            }
-            None => {
-                return Err(format!(
-                "a service type like http, _http._tcp or _printer._udp (protocol missing), got {}",
-                show(s)
-            ))
-            }
-        },
-    };
-    if !is_valid_service_label(name) {
-        return Err(format!(
-            "a service type like http, _http._tcp or _printer._udp, whose name has 1-{MAX_SERVICE_NAME_LEN} \
-             letters, digits or '-', at least one letter, no '-' at either end and no '--' \
-             (RFC 6763 §7.2), got {}",
+    use crate::dnssd::{parse_type, TypeError, MAX_SERVICE_NAME_LEN};
+    parse_type(s).map(|t| t.normalized()).map_err(|e| match e {
+        TypeError::MissingProto => format!(
+            "a service type like http, _http._tcp or _printer._udp (protocol missing), got {}",
             show(s)
-        ));
-    }
-    Ok(format!("_{name}.{proto}"))
-}
-
-/// RFC 6335 §5.1 service name (without the leading '_').
-fn is_valid_service_label(s: &str) -> bool {
-    !s.is_empty()
-        && s.len() <= MAX_SERVICE_NAME_LEN
-        && s.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-')
-        && s.bytes().any(|b| b.is_ascii_alphabetic())
-        && !s.starts_with('-')
-        && !s.ends_with('-')
-        && !s.contains("--")
+        ),
+        TypeError::BadProto => {
+            // The label after the service name, as written.
+            let proto = s.split('.').nth(1).unwrap_or_default();
+            format!(
+                "a protocol _tcp or _udp after the service name, got {} in {}",
+                show(proto),
+                show(s)
+            )
+        }
+        TypeError::Domain => format!(
+            "a service type without a domain other than .local, like _http._tcp \
+             (.local is implied), got {}",
+            show(s)
+        ),
+        TypeError::BadName(why) => format!(
+            "a service type like http, _http._tcp or _printer._udp, whose name has \
+             1-{MAX_SERVICE_NAME_LEN} letters, digits or '-', at least one letter, no '-' at \
+             either end and no '--' (RFC 6763 §7.2; {why}), got {}",
+            show(s)
+        ),
+    })
 }
 
 /// The key of a TXT string (RFC 6763 §6.4): everything before the first
@@ -2087,6 +2067,8 @@ mod tests {
             ("a-b-c", "_a-b-c._tcp"),
             ("9p2000", "_9p2000._tcp"),
             ("abcdefghijklmno", "_abcdefghijklmno._tcp"),
+            ("_http._tcp.local", "_http._tcp"),
+            ("_Http._Tcp.LOCAL.", "_http._tcp"),
         ];
         for (input, want) in good {
             assert_eq!(
@@ -2119,11 +2101,14 @@ mod tests {
             ),
             ("_http.tcp", "a protocol _tcp or _udp"),
             ("_http._tcp.", "without a domain"),
-            ("_http._tcp.local", "without a domain"),
+            ("_http._tcp.example", "without a domain other than .local"),
             ("__http._tcp", "whose name has"),
             ("_._tcp", "whose name has"),
             ("_sub._http._tcp", "a protocol _tcp or _udp"),
             ("htt\u{e9}", "a service type like http"),
+            // Once accepted by the mDNS engine, never by the config.
+            ("_123._tcp", "the service name has no letter"),
+            ("_a--b._tcp", "the service name has '--'"),
         ];
         for (input, needle) in bad {
             let e = fails(

@@ -328,34 +328,13 @@ pub(crate) struct Ctx<'a> {
 }
 
 /// Parse a service type (`_http._tcp`, `_http._tcp.local`, or `http` for
-/// `_http._tcp`) into `_http._tcp.local` (RFC 6763 §7: service name ≤ 15
-/// characters, letters, digits, hyphens; protocol `_tcp` or `_udp`).
+/// `_http._tcp`) into `_http._tcp.local`, by the rules of [`crate::dnssd`]
+/// (RFC 6763 §7, RFC 6335 §5.1), which the config and console share.
 pub fn parse_service_type(s: &str) -> Result<Name, MdnsError> {
-    let s = s.strip_suffix('.').unwrap_or(s);
-    let lower = s.to_ascii_lowercase();
-    let s = match lower.strip_suffix(".local") {
-        Some(_) => &s[..s.len() - 6],
-        None => s,
-    };
-    let owned;
-    let s = if !s.contains('.') && !s.starts_with('_') {
-        owned = format!("_{s}._tcp");
-        owned.as_str()
-    } else {
-        s
-    };
-    let mut parts = s.split('.');
-    let (Some(svc), Some(proto), None) = (parts.next(), parts.next(), parts.next()) else {
-        return Err(MdnsError::InvalidType);
-    };
-    let name = svc.strip_prefix('_').ok_or(MdnsError::InvalidType)?;
-    let ok_name = (1..=15).contains(&name.len())
-        && name.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-');
-    let ok_proto = proto.eq_ignore_ascii_case("_tcp") || proto.eq_ignore_ascii_case("_udp");
-    if !ok_name || !ok_proto {
-        return Err(MdnsError::InvalidType);
-    }
-    Name::from_labels([svc, proto, "local"]).map_err(|_| MdnsError::InvalidType)
+    let t = crate::dnssd::parse_type(s).map_err(|_| MdnsError::InvalidType)?;
+    let service = format!("_{}", t.name);
+    Name::from_labels([service.as_str(), t.proto.label(), "local"])
+        .map_err(|_| MdnsError::InvalidType)
 }
 
 /// `_http._tcp` from `_http._tcp.local`.

@@ -44,6 +44,33 @@ impl Node {
         }
     }
 
+    /// Fuzzing only (`cfg(fuzzing)`, set by cargo-fuzz): seals `inner` as
+    /// it is, kind byte included, for the direct peer with `key`: what a
+    /// member gone bad can make its peers decrypt. False without a session.
+    #[cfg(fuzzing)]
+    pub fn fuzz_send_inner(
+        &mut self,
+        now: Instant,
+        key: &PublicKey,
+        inner: &[u8],
+        out: &mut dyn Outbox,
+    ) -> bool {
+        let Some(slot) = self.slot_of_key(key) else {
+            return false;
+        };
+        let Some(room) = self
+            .scratch
+            .get_mut(DATA_HEADER_LEN..DATA_HEADER_LEN + inner.len())
+        else {
+            return false;
+        };
+        if DATA_HEADER_LEN + inner.len() + TAG_LEN > MAX_DATAGRAM {
+            return false;
+        }
+        room.copy_from_slice(inner);
+        self.seal_and_send(now, slot, inner.len(), out)
+    }
+
     /// Send an inner message (`kind` + `body`) to member `dst`, directly
     /// or through its relay. Relayed messages may only be frames or probes.
     pub(super) fn send_message(

@@ -8,6 +8,11 @@
 //!   [`overlay::device`] (TAP / raw socket).
 //!
 //! Capacities live in [`limits`]; time is passed in as [`time::Instant`].
+//!
+//! `unsafe` is denied here and allowed only in the modules that talk to
+//! the kernel (`runtime::sys` and the IO modules that `allow` it).
+
+#![deny(unsafe_code)]
 
 pub mod log;
 

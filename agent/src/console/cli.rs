@@ -544,15 +544,11 @@ pub mod quark {
         if !wanted(force.as_deref(), read) {
             return;
         }
-        // SAFETY: mlockall takes flags only and changes no Rust-visible state.
-        let rc = unsafe { libc::mlockall(libc::MCL_CURRENT | libc::MCL_FUTURE) };
-        if rc == 0 {
-            crate::info!("Quark CPU: memory locked (LOCK-prefix erratum workaround)");
-        } else {
-            crate::error!(
-                "Quark CPU: mlockall failed, running without the LOCK-prefix erratum workaround: {}",
-                std::io::Error::last_os_error()
-            );
+        match crate::runtime::sys::lock_all_memory() {
+            Ok(()) => crate::info!("Quark CPU: memory locked (LOCK-prefix erratum workaround)"),
+            Err(e) => crate::error!(
+                "Quark CPU: mlockall failed, running without the LOCK-prefix erratum workaround: {e}"
+            ),
         }
     }
 }

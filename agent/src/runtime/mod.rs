@@ -21,11 +21,16 @@ pub mod discovery;
 #[path = "discovery_off.rs"]
 pub mod discovery;
 #[cfg(feature = "discovery")]
+#[allow(unsafe_code)] // multicast socket options, pktinfo control messages
 pub mod mcast;
+#[allow(unsafe_code)] // interface ioctls and netlink
 pub mod netif;
 pub mod resolve;
+#[allow(unsafe_code)] // signalfd, sigprocmask
 pub mod signal;
+#[allow(unsafe_code)] // the shared syscall wrappers
 pub(crate) mod sys;
+#[allow(unsafe_code)] // recvmmsg/sendmmsg with control messages
 pub mod udp;
 
 use std::io;
@@ -376,10 +381,7 @@ pub fn run_daemon(config_path: &Path, socket_path: &Path) -> Result<(), String> 
             events: libc::POLLOUT,
             revents: 0,
         }));
-        // SAFETY: `fds` is a valid, initialised array of pollfd of the given length.
-        let n = unsafe { libc::poll(fds.as_mut_ptr(), fds.len() as libc::nfds_t, timeout_ms) };
-        if n < 0 {
-            let e = io::Error::last_os_error();
+        if let Err(e) = sys::poll(&mut fds, timeout_ms) {
             if e.kind() == io::ErrorKind::Interrupted {
                 continue;
             }
@@ -470,9 +472,7 @@ impl Daemon {
                 revents: 0,
             };
             let ms = end.since(now).as_millis().min(1000) as i32;
-            // SAFETY: one valid, initialised pollfd.
-            let n = unsafe { libc::poll(&mut p, 1, ms) };
-            if n <= 0 {
+            if !matches!(sys::poll(std::slice::from_mut(&mut p), ms), Ok(n) if n > 0) {
                 break;
             }
             self.device_input(self.clock.now());

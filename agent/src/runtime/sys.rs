@@ -1,4 +1,8 @@
 //! Small safe wrappers over libc calls shared by the IO modules.
+//!
+//! `unsafe` is denied in the whole crate (`lib.rs`) and allowed only here
+//! and in the modules that talk to the kernel directly (`overlay::device`,
+//! `runtime::{udp, mcast, netif, signal}`), each use with a `SAFETY:` line.
 
 use std::io;
 use std::mem;
@@ -22,6 +26,27 @@ pub(crate) fn setsockopt<T>(
         )
     };
     if rc < 0 {
+        return Err(io::Error::last_os_error());
+    }
+    Ok(())
+}
+
+/// `poll(2)` over `fds` for up to `timeout_ms` (negative: forever);
+/// returns how many have events.
+pub(crate) fn poll(fds: &mut [libc::pollfd], timeout_ms: i32) -> io::Result<usize> {
+    // SAFETY: `fds` is a valid, initialised array of pollfd of the given length.
+    let n = unsafe { libc::poll(fds.as_mut_ptr(), fds.len() as libc::nfds_t, timeout_ms) };
+    if n < 0 {
+        return Err(io::Error::last_os_error());
+    }
+    Ok(n as usize)
+}
+
+/// `mlockall(MCL_CURRENT | MCL_FUTURE)`: every page of the process stays
+/// in memory (the Quark erratum workaround, `console::cli::quark`).
+pub(crate) fn lock_all_memory() -> io::Result<()> {
+    // SAFETY: mlockall takes flags only and changes no Rust-visible state.
+    if unsafe { libc::mlockall(libc::MCL_CURRENT | libc::MCL_FUTURE) } < 0 {
         return Err(io::Error::last_os_error());
     }
     Ok(())

@@ -202,7 +202,7 @@ fn check_wire_packets() -> CheckResult {
         }),
     )?;
     let mut buf = [0u8; 16];
-    wire::emit_data_header(&mut buf, 0x1234_5678, 0x0102);
+    wire::emit_data_header(&mut buf, 0x1234_5678, 0x0102).map_err(|e| e.to_string())?;
     same_bytes(
         "data header emit",
         &buf,
@@ -211,7 +211,7 @@ fn check_wire_packets() -> CheckResult {
 
     let cookie = [0xab; wire::COOKIE_LEN];
     let mut buf = [0u8; wire::COOKIE_REPLY_LEN];
-    let n = wire::emit_cookie_reply(&mut buf, 0xdead_beef, &cookie);
+    let n = wire::emit_cookie_reply(&mut buf, 0xdead_beef, &cookie).map_err(|e| e.to_string())?;
     let mut want = vec![0x03, 0, 0, 0, 0xde, 0xad, 0xbe, 0xef];
     want.extend_from_slice(&cookie);
     same_bytes("cookie reply emit", buf.get(..n).unwrap_or_default(), &want)?;
@@ -225,13 +225,14 @@ fn check_wire_packets() -> CheckResult {
     )?;
 
     let mut buf = [0u8; 12];
-    let n = wire::emit_resp_header(&mut buf, 0x0102_0304, 0x0a0b_0c0d);
+    let n =
+        wire::emit_resp_header(&mut buf, 0x0102_0304, 0x0a0b_0c0d).map_err(|e| e.to_string())?;
     same_bytes(
         "response header emit",
         buf.get(..n).unwrap_or_default(),
         &[2, 0, 0, 0, 1, 2, 3, 4, 0x0a, 0x0b, 0x0c, 0x0d],
     )?;
-    let n = wire::emit_init_header(&mut buf, 0x0506_0708);
+    let n = wire::emit_init_header(&mut buf, 0x0506_0708).map_err(|e| e.to_string())?;
     same_bytes(
         "initiation header emit",
         buf.get(..n).unwrap_or_default(),
@@ -251,7 +252,8 @@ fn check_wire_packets() -> CheckResult {
 
 fn check_wire_messages() -> CheckResult {
     let mut buf = [0u8; 13];
-    let n = wire::emit_probe(&mut buf, false, 0x0102_0304, 0x0506_0708_090a_0b0c);
+    let n = wire::emit_probe(&mut buf, false, 0x0102_0304, 0x0506_0708_090a_0b0c)
+        .map_err(|e| e.to_string())?;
     let ping = [2, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12];
     same_bytes("ping emit", buf.get(..n).unwrap_or_default(), &ping)?;
     same(
@@ -328,7 +330,7 @@ fn check_gossip() -> CheckResult {
     want.extend_from_slice(&[0, 0, 0, 0]);
 
     let mut buf = [0u8; 256];
-    let mut w = GossipWriter::new(&mut buf);
+    let mut w = GossipWriter::new(&mut buf).map_err(|e| e.to_string())?;
     for e in &entries {
         if !w.push(e) {
             return Err("gossip writer refused an entry".into());

@@ -309,7 +309,7 @@ impl Initiation {
             .map_err(|_| NoiseError::Handshake)?;
         let mut payload = [0u8; MAX_PAYLOAD];
         let plen = encode_payload(timestamp, &id.name, &mut payload);
-        let h = wire::emit_init_header(buf, local_index);
+        let h = wire::emit_init_header(buf, local_index).map_err(|_| NoiseError::Space)?;
         let room = buf
             .len()
             .checked_sub(h + 2 * MAC_LEN)
@@ -392,7 +392,8 @@ impl Responder {
     ) -> Result<(Session, usize), NoiseError> {
         let mut payload = [0u8; MAX_PAYLOAD];
         let plen = encode_payload(0, &id.name, &mut payload);
-        let h = wire::emit_resp_header(buf, local_index, self.remote_index);
+        let h = wire::emit_resp_header(buf, local_index, self.remote_index)
+            .map_err(|_| NoiseError::Space)?;
         let room = buf
             .len()
             .checked_sub(h + 2 * MAC_LEN)
@@ -616,7 +617,7 @@ impl Session {
             .send
             .seal(counter, &mut buf[DATA_HEADER_LEN..end])
             .ok_or(NoiseError::Space)?;
-        wire::emit_data_header(buf, self.remote_index, counter);
+        wire::emit_data_header(buf, self.remote_index, counter).map_err(|_| NoiseError::Space)?;
         buf[end..end + TAG_LEN].copy_from_slice(&tag);
         Ok(end + TAG_LEN)
     }

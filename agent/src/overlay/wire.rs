@@ -183,31 +183,56 @@ impl<'a> Packet<'a> {
     }
 }
 
+/// The first `N` bytes of `buf`, for an emitter to fill; `Truncated` when
+/// `buf` is shorter (emitters never panic on a short buffer).
+fn head<const N: usize>(buf: &mut [u8]) -> Result<&mut [u8; N], WireError> {
+    buf.get_mut(..N)
+        .and_then(|b| <&mut [u8; N]>::try_from(b).ok())
+        .ok_or(WireError::Truncated)
+}
+
 /// Write the fixed header of a handshake initiation; returns its length.
-pub fn emit_init_header(buf: &mut [u8], sender_index: u32) -> usize {
-    buf[..4].copy_from_slice(&[TYPE_HANDSHAKE_INIT, 0, 0, 0]);
-    buf[4..8].copy_from_slice(&sender_index.to_be_bytes());
-    INIT_HEADER_LEN
+pub fn emit_init_header(buf: &mut [u8], sender_index: u32) -> Result<usize, WireError> {
+    let b = head::<INIT_HEADER_LEN>(buf)?;
+    b[..4].copy_from_slice(&[TYPE_HANDSHAKE_INIT, 0, 0, 0]);
+    b[4..8].copy_from_slice(&sender_index.to_be_bytes());
+    Ok(INIT_HEADER_LEN)
 }
 
-pub fn emit_resp_header(buf: &mut [u8], sender_index: u32, receiver_index: u32) -> usize {
-    buf[..4].copy_from_slice(&[TYPE_HANDSHAKE_RESP, 0, 0, 0]);
-    buf[4..8].copy_from_slice(&sender_index.to_be_bytes());
-    buf[8..12].copy_from_slice(&receiver_index.to_be_bytes());
-    RESP_HEADER_LEN
+pub fn emit_resp_header(
+    buf: &mut [u8],
+    sender_index: u32,
+    receiver_index: u32,
+) -> Result<usize, WireError> {
+    let b = head::<RESP_HEADER_LEN>(buf)?;
+    b[..4].copy_from_slice(&[TYPE_HANDSHAKE_RESP, 0, 0, 0]);
+    b[4..8].copy_from_slice(&sender_index.to_be_bytes());
+    b[8..12].copy_from_slice(&receiver_index.to_be_bytes());
+    Ok(RESP_HEADER_LEN)
 }
 
-pub fn emit_cookie_reply(buf: &mut [u8], receiver_index: u32, cookie: &[u8; COOKIE_LEN]) -> usize {
-    buf[..4].copy_from_slice(&[TYPE_COOKIE_REPLY, 0, 0, 0]);
-    buf[4..8].copy_from_slice(&receiver_index.to_be_bytes());
-    buf[8..COOKIE_REPLY_LEN].copy_from_slice(cookie);
-    COOKIE_REPLY_LEN
+pub fn emit_cookie_reply(
+    buf: &mut [u8],
+    receiver_index: u32,
+    cookie: &[u8; COOKIE_LEN],
+) -> Result<usize, WireError> {
+    let b = head::<COOKIE_REPLY_LEN>(buf)?;
+    b[..4].copy_from_slice(&[TYPE_COOKIE_REPLY, 0, 0, 0]);
+    b[4..8].copy_from_slice(&receiver_index.to_be_bytes());
+    b[8..].copy_from_slice(cookie);
+    Ok(COOKIE_REPLY_LEN)
 }
 
-pub fn emit_data_header(buf: &mut [u8], receiver_index: u32, counter: u64) {
-    buf[..4].copy_from_slice(&[TYPE_DATA, 0, 0, 0]);
-    buf[4..8].copy_from_slice(&receiver_index.to_be_bytes());
-    buf[8..16].copy_from_slice(&counter.to_be_bytes());
+pub fn emit_data_header(
+    buf: &mut [u8],
+    receiver_index: u32,
+    counter: u64,
+) -> Result<usize, WireError> {
+    let b = head::<DATA_HEADER_LEN>(buf)?;
+    b[..4].copy_from_slice(&[TYPE_DATA, 0, 0, 0]);
+    b[4..8].copy_from_slice(&receiver_index.to_be_bytes());
+    b[8..16].copy_from_slice(&counter.to_be_bytes());
+    Ok(DATA_HEADER_LEN)
 }
 
 // ---------------------------------------------------------------------
@@ -338,11 +363,15 @@ pub fn frame_partial_header(csum: PartialCsum) -> [u8; FRAME_PARTIAL_HEADER] {
     [a, b, c, d]
 }
 
-pub fn emit_probe(buf: &mut [u8], pong: bool, seq: u32, echo: u64) -> usize {
-    buf[0] = if pong { MSG_PONG } else { MSG_PING };
-    buf[1..5].copy_from_slice(&seq.to_be_bytes());
-    buf[5..13].copy_from_slice(&echo.to_be_bytes());
-    13
+/// Bytes of a ping or pong message.
+pub const PROBE_LEN: usize = 13;
+
+pub fn emit_probe(buf: &mut [u8], pong: bool, seq: u32, echo: u64) -> Result<usize, WireError> {
+    let b = head::<PROBE_LEN>(buf)?;
+    b[0] = if pong { MSG_PONG } else { MSG_PING };
+    b[1..5].copy_from_slice(&seq.to_be_bytes());
+    b[5..13].copy_from_slice(&echo.to_be_bytes());
+    Ok(PROBE_LEN)
 }
 
 /// One member as a peer describes it in gossip.
@@ -450,16 +479,14 @@ pub struct GossipWriter<'b> {
 }
 
 impl<'b> GossipWriter<'b> {
-    /// # Panics
-    /// If `buf` is shorter than 2 bytes (callers pass a datagram buffer).
-    pub fn new(buf: &'b mut [u8]) -> Self {
-        buf[0] = MSG_GOSSIP;
-        buf[1] = 0;
-        GossipWriter {
+    /// A writer over `buf`; `Truncated` if it cannot hold the 2-byte head.
+    pub fn new(buf: &'b mut [u8]) -> Result<Self, WireError> {
+        *head::<2>(buf)? = [MSG_GOSSIP, 0];
+        Ok(GossipWriter {
             buf,
             len: 2,
             count: 0,
-        }
+        })
     }
 
     /// Append one entry; `false` if full (count or space).
@@ -532,7 +559,7 @@ mod test {
             })
         );
         let mut buf = [0u8; 16];
-        emit_data_header(&mut buf, 0x1234_5678, 0x0102);
+        emit_data_header(&mut buf, 0x1234_5678, 0x0102).unwrap();
         assert_eq!(&buf[..], &DATA_BYTES[..16]);
     }
 
@@ -557,7 +584,7 @@ mod test {
     #[test]
     fn handshake_layout() {
         let mut b = [0u8; INIT_HEADER_LEN + NOISE_INIT_MIN + 2 * MAC_LEN];
-        emit_init_header(&mut b, 7);
+        emit_init_header(&mut b, 7).unwrap();
         let n = b.len();
         b[n - 32] = 0xa1; // mac1 first byte
         b[n - 16] = 0xb2; // mac2 first byte
@@ -580,7 +607,7 @@ mod test {
             other => panic!("{other:?}"),
         }
         let mut r = [0u8; RESP_HEADER_LEN + NOISE_RESP_MIN + 2 * MAC_LEN];
-        emit_resp_header(&mut r, 1, 2);
+        emit_resp_header(&mut r, 1, 2).unwrap();
         assert!(matches!(
             Packet::parse(&r),
             Ok(Packet::HandshakeResp {
@@ -590,7 +617,7 @@ mod test {
             })
         ));
         let mut c = [0u8; COOKIE_REPLY_LEN];
-        emit_cookie_reply(&mut c, 9, &[5; 16]);
+        emit_cookie_reply(&mut c, 9, &[5; 16]).unwrap();
         assert_eq!(
             Packet::parse(&c),
             Ok(Packet::CookieReply {
@@ -603,7 +630,7 @@ mod test {
     #[test]
     fn probes_and_relays() {
         let mut b = [0u8; 13];
-        emit_probe(&mut b, false, 3, 0x0102_0304_0506_0708);
+        emit_probe(&mut b, false, 3, 0x0102_0304_0506_0708).unwrap();
         assert_eq!(b, [2, 0, 0, 0, 3, 1, 2, 3, 4, 5, 6, 7, 8]);
         assert_eq!(
             Message::parse(&b),
@@ -666,7 +693,7 @@ mod test {
     #[test]
     fn gossip_round_trip() {
         let mut buf = [0u8; 1400];
-        let mut w = GossipWriter::new(&mut buf);
+        let mut w = GossipWriter::new(&mut buf).unwrap();
         let a = GossipEntry {
             key: [1; 32],
             endpoint: Some("192.0.2.1:6556".parse().unwrap()),
@@ -703,7 +730,7 @@ mod test {
     #[test]
     fn gossip_writer_bounds() {
         let mut buf = [0u8; 100];
-        let mut w = GossipWriter::new(&mut buf);
+        let mut w = GossipWriter::new(&mut buf).unwrap();
         let e = GossipEntry {
             key: [1; 32],
             endpoint: None,
@@ -712,5 +739,43 @@ mod test {
         assert!(w.push(&e) && w.push(&e));
         assert!(!w.push(&e), "third entry does not fit 100 bytes");
         assert_eq!(w.count(), 2);
+    }
+
+    /// Every emitter refuses a buffer one byte short (and every shorter
+    /// one) with `Truncated`, and fills one of exactly its length.
+    #[test]
+    fn emitters_never_panic_on_short_buffers() {
+        type Emit = fn(&mut [u8]) -> Result<usize, WireError>;
+        let emitters: [(usize, Emit); 5] = [
+            (INIT_HEADER_LEN, |b| emit_init_header(b, 1)),
+            (RESP_HEADER_LEN, |b| emit_resp_header(b, 1, 2)),
+            (COOKIE_REPLY_LEN, |b| {
+                emit_cookie_reply(b, 1, &[3; COOKIE_LEN])
+            }),
+            (DATA_HEADER_LEN, |b| emit_data_header(b, 1, 2)),
+            (PROBE_LEN, |b| emit_probe(b, true, 1, 2)),
+        ];
+        for (len, emit) in emitters {
+            let mut buf = vec![0u8; len];
+            assert_eq!(emit(&mut buf), Ok(len));
+            for short in 0..len {
+                assert_eq!(
+                    emit(&mut buf[..short]),
+                    Err(WireError::Truncated),
+                    "{len}/{short}"
+                );
+            }
+        }
+        let mut one = [0u8; 1];
+        assert!(GossipWriter::new(&mut one).is_err());
+        let mut two = [0u8; 2];
+        let mut w = GossipWriter::new(&mut two).unwrap();
+        let entry = GossipEntry {
+            key: [1; 32],
+            endpoint: None,
+            name: "x",
+        };
+        assert!(!w.push(&entry), "no room: refused, not a panic");
+        assert_eq!(w.finish(), 2);
     }
 }

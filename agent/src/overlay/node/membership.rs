@@ -134,7 +134,9 @@ impl Node {
             .collect();
         let mut buf = [0u8; MAX_DATAGRAM - DATA_HEADER_LEN - TAG_LEN - 64];
         for chunk in members.chunks(MAX_GOSSIP_ENTRIES) {
-            let mut w = GossipWriter::new(&mut buf[..1200]);
+            let Ok(mut w) = GossipWriter::new(&mut buf[..1200]) else {
+                return;
+            };
             for (key, endpoint, name) in chunk {
                 w.push(&GossipEntry {
                     key: *key,

@@ -37,9 +37,11 @@ impl Node {
                     GuardVerdict::Reject => self.stats.dropped_auth += 1,
                     GuardVerdict::SendCookie(cookie) => {
                         self.stats.cookies_sent += 1;
-                        let n =
-                            wire::emit_cookie_reply(&mut self.scratch[..], sender_index, &cookie);
-                        out.send(from, &self.scratch[..n]);
+                        if let Ok(n) =
+                            wire::emit_cookie_reply(&mut self.scratch[..], sender_index, &cookie)
+                        {
+                            out.send(from, &self.scratch[..n]);
+                        }
                     }
                     GuardVerdict::Accept => self.on_init(now, from, sender_index, noise, out),
                 }

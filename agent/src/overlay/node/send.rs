@@ -131,9 +131,10 @@ impl Node {
         echo: u64,
         out: &mut dyn Outbox,
     ) {
-        let mut b = [0u8; 13];
-        wire::emit_probe(&mut b, pong, seq, echo);
-        self.send_message(now, dst, b[0], &b[1..], out);
+        let mut b = [0u8; wire::PROBE_LEN];
+        if wire::emit_probe(&mut b, pong, seq, echo).is_ok() {
+            self.send_message(now, dst, b[0], &b[1..], out);
+        }
     }
 
     /// A frame read from the local overlay device.

@@ -4,6 +4,7 @@
 //! line and the expected form; nothing here touches the running agent.
 //! The daemon compares an old and a new `Config` to apply only what changed.
 
+pub mod lexer;
 pub mod uci;
 
 use std::fmt;

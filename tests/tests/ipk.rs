@@ -575,17 +575,21 @@ fn init_script_syntax_and_allowed_calls() {
 /// The uci_load_validate option names are options of `config agent`.
 #[test]
 fn init_script_validates_agent_options() {
-    let uci = std::fs::read_to_string(workspace_root().join("agent/src/config/uci.rs")).unwrap();
-    let list = uci
-        .split("const AGENT_OPTIONS: &[&str] = &[")
+    // The agent's options: the `name: "..."` of each entry of its table.
+    let schema =
+        std::fs::read_to_string(workspace_root().join("agent/src/config/schema.rs")).unwrap();
+    let table = schema
+        .split("pub const AGENT_OPTIONS: &[OptionSpec<AgentConfig>] = &[")
         .nth(1)
-        .and_then(|s| s.split("];").next())
-        .expect("AGENT_OPTIONS in uci.rs");
-    let agent: BTreeSet<String> = list
-        .split(',')
-        .map(|s| s.trim().trim_matches('"').to_string())
-        .filter(|s| !s.is_empty())
+        .and_then(|s| s.split("\n];").next())
+        .expect("AGENT_OPTIONS in config/schema.rs");
+    let agent: BTreeSet<String> = table
+        .lines()
+        .filter_map(|l| l.trim().strip_prefix("name: \""))
+        .filter_map(|l| l.split('"').next())
+        .map(str::to_string)
         .collect();
+    assert!(agent.contains("listen_port"), "{agent:?}");
     let script = init_script();
     let validated: BTreeSet<String> = script
         .lines()

@@ -1,10 +1,14 @@
 //! Typed configuration of the agent, parsed from UCI (`/etc/config/cloudy`).
 //!
-//! [`uci`] turns text into [`Config`] or a [`ConfigError`] naming file,
-//! line and the expected form; nothing here touches the running agent.
-//! The daemon compares an old and a new `Config` to apply only what changed.
+//! [`lexer`] reads UCI text exactly as libuci does; [`schema`] declares
+//! each section type's options once (one table per type: single or list,
+//! value parser, default, reload effect); [`uci`] turns text into
+//! [`Config`] or a [`ConfigError`] naming file, line and the expected
+//! form. Nothing here touches the running agent: the daemon compares an
+//! old and a new `Config` to apply only what changed.
 
 pub mod lexer;
+pub mod schema;
 pub mod uci;
 
 use std::fmt;
@@ -68,20 +72,24 @@ pub enum Mode {
     Raw,
 }
 
-/// `config peer 'NAME'`.
+/// `config peer ['NAME']`, named or anonymous.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct PeerConfig {
+    /// `option name`, else the section name, else `peer-` and the first 8
+    /// characters of the base64 key (`+`/`/` as `-`/`_`); 1-32 of
+    /// `[A-Za-z0-9_-]`, unique.
     pub name: String,
     pub public_key: [u8; 32],
     /// Where to reach it; empty means "wait for it, or learn it by gossip".
     pub endpoints: Vec<Endpoint>,
 }
 
-/// `config service 'NAME'`: one DNS-SD service instance (RFC 6763 §4.1)
+/// `config service ['NAME']`: one DNS-SD service instance (RFC 6763 §4.1)
 /// published as `NAME._type._proto.local`.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct ServiceConfig {
-    /// The instance name: the UCI section name (`[A-Za-z0-9_]`, ≤ 32).
+    /// The instance name: `option name`, else the section name, else the
+    /// type's service name (`http`); 1-32 of `[A-Za-z0-9_-]`.
     pub name: String,
     /// Normalised, lower case: `_TYPE._tcp` or `_TYPE._udp`, TYPE a valid
     /// service name (RFC 6763 §7, RFC 6335 §5.1).

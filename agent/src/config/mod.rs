@@ -4,9 +4,10 @@
 //! each section type's options once (one table per type: single or list,
 //! value parser, default, reload effect); [`uci`] turns text into
 //! [`Config`] or a [`ConfigError`] naming file, line and the expected
-//! form. Nothing here touches the running agent: the daemon compares an
-//! old and a new `Config` to apply only what changed.
+//! form; [`diff`] lists what changed between two configs, with what each
+//! change needs on reload. Nothing here touches the running agent.
 
+pub mod diff;
 pub mod lexer;
 pub mod schema;
 pub mod uci;

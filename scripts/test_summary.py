@@ -93,6 +93,8 @@ def main():
             status.setdefault(f"step:{step}", set()).add("failed")
             n["failed"] += 1
         listed += [(step, t, kind, reason) for t, kind, reason in skips]
+        listed += [(step, name, "whole", "#[ignore]: run by hand (a measurement or a tool), not a check")
+                   for name, outcome in runs if outcome == "ignored"]
         word = "ok" if rc == 0 else "FAILED"
         if runs or n["failed"]:
             print(f"  {step:<9} {word:<6} {n['passed']} passed, {n['failed']} failed, "

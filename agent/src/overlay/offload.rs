@@ -439,6 +439,20 @@ pub fn complete_checksum(frame: &mut [u8], p: PartialCsum) -> bool {
 // ---------------------------------------------------------------------
 // Segmentation (software TSO)
 
+/// The IP header of one segment whose headers (`..t.hdr`) were copied from
+/// the super-frame: its length for `payload` bytes after the L4 header;
+/// for IPv4 also identification `id` and the header checksum.
+fn set_ip_header(seg: &mut [u8], t: &L4Frame, payload: usize, id: u16) {
+    // A segment is never longer than the super-frame: lengths fit u16.
+    if t.v6 {
+        put16(seg, t.ip + 4, (t.hdr - t.ip - IPV6_LEN + payload) as u16);
+    } else {
+        put16(seg, t.ip + 2, (t.hdr - t.ip + payload) as u16);
+        put16(seg, t.ip + 4, id);
+        ipv4_header_checksum(seg, t.ip);
+    }
+}
+
 /// Cuts one frame read from an offloading TAP into wire frames and hands
 /// each to `emit` with its partial checksum, if any. Returns how many
 /// frames were emitted.
@@ -510,14 +524,7 @@ pub fn segment(
             return Err(OffloadError::Malformed);
         };
         seg[..h].copy_from_slice(&template[..h]);
-        if t.v6 {
-            // ≤ the original payload length: fits u16.
-            put16(seg, t.ip + 4, (h - t.ip - IPV6_LEN + len) as u16);
-        } else {
-            put16(seg, t.ip + 2, (h - t.ip + len) as u16);
-            put16(seg, t.ip + 4, id.wrapping_add(i as u16));
-            ipv4_header_checksum(seg, t.ip);
-        }
+        set_ip_header(seg, &t, len, id.wrapping_add(i as u16));
         // Sequence numbers wrap modulo 2^32 (RFC 9293 §3.4).
         put32(seg, t.l4 + 4, seq.wrapping_add(off as u32));
         let mut f = flags;
@@ -569,14 +576,7 @@ fn segment_udp(
             return Err(OffloadError::Malformed);
         };
         seg[..h].copy_from_slice(&template[..h]);
-        // Every length here ≤ the original's: fits u16.
-        if t.v6 {
-            put16(seg, t.ip + 4, (h - t.ip - IPV6_LEN + len) as u16);
-        } else {
-            put16(seg, t.ip + 2, (h - t.ip + len) as u16);
-            put16(seg, t.ip + 4, id.wrapping_add(i as u16));
-            ipv4_header_checksum(seg, t.ip);
-        }
+        set_ip_header(seg, &t, len, id.wrapping_add(i as u16));
         put16(seg, t.l4 + 4, (UDP_LEN + len) as u16);
         put16(
             seg,

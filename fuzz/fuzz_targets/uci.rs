@@ -1,20 +1,70 @@
-//! Fuzz `config::uci::parse`: never panics, and an accepted config keeps
-//! the invariants the rest of the agent relies on (caps, unique names and
-//! keys, valid names, ranges, normalised service types, TXT rules).
+//! Fuzz the UCI reader and the typed config: `config::lexer::parse` and
+//! `config::uci::parse_with_default_name` never panic; a file the lexer
+//! reads, written again in canonical form (`lexer::emit`, as `uci
+//! export`), reads back into the same sections, options and values; an
+//! accepted config keeps the invariants the rest of the agent relies on
+//! (caps, unique names and keys, valid names, ranges, normalised service
+//! types, TXT rules), reads back the same from its canonical form, and
+//! differs from itself in nothing (`Config::diff`).
 #![no_main]
 
-use cloudy::config::{uci, Mode, MAX_MTU, MIN_MTU};
+use cloudy::config::lexer::{self, Document};
+use cloudy::config::{uci, Config, Mode, MAX_MTU, MIN_MTU};
 use cloudy::limits;
 use libfuzzer_sys::fuzz_target;
+
+/// A document without its line numbers: `(type, name, [(option, list, values)])`.
+type Shape = Vec<(String, Option<String>, Vec<(String, bool, Vec<String>)>)>;
+
+fn shape(d: &Document) -> Shape {
+    d.sections
+        .iter()
+        .map(|s| {
+            let options = s
+                .options
+                .iter()
+                .map(|o| {
+                    let values = o.values.iter().map(|v| v.text.clone()).collect();
+                    (o.name.clone(), o.is_list, values)
+                })
+                .collect();
+            (s.ty.clone(), s.name.clone(), options)
+        })
+        .collect()
+}
 
 fuzz_target!(|data: &[u8]| {
     // The parser takes text; `load` refuses non-UTF-8 before parsing.
     let Ok(text) = std::str::from_utf8(data) else {
         return;
     };
+    let Ok(doc) = lexer::parse(text) else {
+        assert!(uci::parse_with_default_name("fuzz", text, "fuzzhost").is_err());
+        return;
+    };
+    // Quotes escaped as '\'' can make the canonical form longer than the
+    // limit the reader enforces; only a form within it is read back.
+    let canonical = lexer::emit(&doc, "cloudy");
+    let fits = canonical.len() <= limits::MAX_CONFIG_BYTES;
+    if fits {
+        let again = lexer::parse(&canonical).expect("canonical form reads back");
+        assert_eq!(
+            shape(&again),
+            shape(&doc),
+            "canonical form reads differently"
+        );
+    }
+
     let Ok(config) = uci::parse_with_default_name("fuzz", text, "fuzzhost") else {
         return;
     };
+    if fits {
+        let again = uci::parse_with_default_name("fuzz", &canonical, "fuzzhost")
+            .expect("canonical form of an accepted config is accepted");
+        assert_eq!(again, config, "canonical form gives another config");
+    }
+    assert!(Config::diff(&config, &config).is_empty());
+
     let agent = &config.agent;
     assert!(uci::is_valid_node_name(&agent.name));
     assert!(uci::is_valid_node_name(&agent.cloud));

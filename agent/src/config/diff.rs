@@ -2,8 +2,8 @@
 //! (umdns's `vlist_update` pattern: compare, then act on added, removed
 //! and changed entries only).
 //!
-//! [`Config::diff`] is pure. It compares every option through the getters
-//! of the [`super::schema`] tables, so an option added there is compared
+//! [`Config::diff`] is pure. It compares every option with the [`super::schema`]
+//! tables' `same`, so an option added there is compared
 //! here without more code, and each change carries the table's
 //! [`Reload`] effect. Peers are matched by name, services by name
 //! ignoring case (as DNS and the config compare them).
@@ -63,7 +63,7 @@ fn changed<T>(specs: &[OptionSpec<T>], old: &T, new: &T) -> (Vec<&'static str>, 
     let mut options = Vec::new();
     let mut reload = Reload::Nothing;
     for spec in specs {
-        if (spec.get)(old) != (spec.get)(new) {
+        if !(spec.same)(old, new) {
             options.push(spec.name);
             reload = reload.max(spec.reload);
         }
@@ -78,7 +78,7 @@ impl Config {
     pub fn diff(old: &Config, new: &Config) -> Vec<Change> {
         let mut out = Vec::new();
         for spec in AGENT_OPTIONS {
-            if (spec.get)(&old.agent) != (spec.get)(&new.agent) {
+            if !(spec.same)(&old.agent, &new.agent) {
                 out.push(Change::Agent {
                     option: spec.name,
                     reload: spec.reload,

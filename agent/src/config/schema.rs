@@ -7,8 +7,8 @@
 //! these tables, so an option is declared once. To add one: add an
 //! `OptionSpec` to its section's table (name, one value or a list,
 //! required or its default, what a change needs on reload, a line of
-//! help, how to store its values in the typed section and how to read
-//! them back), plus a value parser below if none fits; then the field in
+//! help, how to store its values in the typed section and compare
+//! them), plus a value parser below if none fits; then the field in
 //! [`super::AgentConfig`] (or the peer / service type) it fills.
 //!
 //! Invariants: value parsers are pure and never panic; an error message
@@ -134,8 +134,8 @@ pub struct OptionSpec<T: 'static> {
     pub help: &'static str,
     /// Parse the option's values (exactly one for [`Kind::One`]) into `T`.
     pub set: fn(&mut T, &[Value]) -> Result<(), Bad>,
-    /// The values as text again, to compare and show them.
-    pub get: fn(&T) -> Vec<String>,
+    /// Whether two sections hold the same value(s) of this option.
+    pub same: fn(&T, &T) -> bool,
 }
 
 /// An [`OptionSpec`] without its functions, for a section type's listing.
@@ -182,7 +182,7 @@ pub const AGENT_OPTIONS: &[OptionSpec<AgentConfig>] = &[
             a.name = one(v, node_name)?;
             Ok(())
         },
-        get: |a| vec![a.name.clone()],
+        same: |x, y| x.name == y.name,
     },
     OptionSpec {
         name: "cloud",
@@ -194,7 +194,7 @@ pub const AGENT_OPTIONS: &[OptionSpec<AgentConfig>] = &[
             a.cloud = one(v, node_name)?;
             Ok(())
         },
-        get: |a| vec![a.cloud.clone()],
+        same: |x, y| x.cloud == y.cloud,
     },
     OptionSpec {
         name: "key_file",
@@ -206,7 +206,7 @@ pub const AGENT_OPTIONS: &[OptionSpec<AgentConfig>] = &[
             a.key_file = one(v, key_file)?;
             Ok(())
         },
-        get: |a| vec![a.key_file.display().to_string()],
+        same: |x, y| x.key_file == y.key_file,
     },
     OptionSpec {
         name: "listen_port",
@@ -218,7 +218,7 @@ pub const AGENT_OPTIONS: &[OptionSpec<AgentConfig>] = &[
             a.listen_port = one(v, port)?;
             Ok(())
         },
-        get: |a| vec![a.listen_port.to_string()],
+        same: |x, y| x.listen_port == y.listen_port,
     },
     OptionSpec {
         name: "interface",
@@ -230,7 +230,7 @@ pub const AGENT_OPTIONS: &[OptionSpec<AgentConfig>] = &[
             a.interface = one(v, ifname)?;
             Ok(())
         },
-        get: |a| vec![a.interface.clone()],
+        same: |x, y| x.interface == y.interface,
     },
     OptionSpec {
         name: "address",
@@ -248,7 +248,7 @@ pub const AGENT_OPTIONS: &[OptionSpec<AgentConfig>] = &[
             a.addresses = list(v, cidr, cap, dup, "")?;
             Ok(())
         },
-        get: |a| a.addresses.iter().map(ToString::to_string).collect(),
+        same: |x, y| x.addresses == y.addresses,
     },
     OptionSpec {
         name: "mtu",
@@ -260,7 +260,7 @@ pub const AGENT_OPTIONS: &[OptionSpec<AgentConfig>] = &[
             a.mtu = one(v, mtu)?;
             Ok(())
         },
-        get: |a| vec![a.mtu.to_string()],
+        same: |x, y| x.mtu == y.mtu,
     },
     OptionSpec {
         name: "mode",
@@ -272,12 +272,7 @@ pub const AGENT_OPTIONS: &[OptionSpec<AgentConfig>] = &[
             a.mode = one(v, mode)?;
             Ok(())
         },
-        get: |a| {
-            vec![match a.mode {
-                Mode::Tap => "tap".into(),
-                Mode::Raw => "raw".into(),
-            }]
-        },
+        same: |x, y| x.mode == y.mode,
     },
     OptionSpec {
         name: "raw_device",
@@ -289,7 +284,7 @@ pub const AGENT_OPTIONS: &[OptionSpec<AgentConfig>] = &[
             a.raw_device = Some(one(v, ifname)?);
             Ok(())
         },
-        get: |a| a.raw_device.iter().cloned().collect(),
+        same: |x, y| x.raw_device == y.raw_device,
     },
     OptionSpec {
         name: "log_level",
@@ -301,7 +296,7 @@ pub const AGENT_OPTIONS: &[OptionSpec<AgentConfig>] = &[
             a.log_level = one(v, log_level)?;
             Ok(())
         },
-        get: |a| vec![a.log_level.as_str().to_string()],
+        same: |x, y| x.log_level == y.log_level,
     },
     OptionSpec {
         name: "mdns",
@@ -313,7 +308,7 @@ pub const AGENT_OPTIONS: &[OptionSpec<AgentConfig>] = &[
             a.mdns = one(v, boolean)?;
             Ok(())
         },
-        get: |a| vec![u8::from(a.mdns).to_string()],
+        same: |x, y| x.mdns == y.mdns,
     },
     OptionSpec {
         name: "mdns_interface",
@@ -331,7 +326,7 @@ pub const AGENT_OPTIONS: &[OptionSpec<AgentConfig>] = &[
             a.mdns_interfaces = list(v, ifname, cap, dup, "")?;
             Ok(())
         },
-        get: |a| a.mdns_interfaces.clone(),
+        same: |x, y| x.mdns_interfaces == y.mdns_interfaces,
     },
 ];
 
@@ -347,7 +342,7 @@ pub const PEER_OPTIONS: &[OptionSpec<PeerConfig>] = &[
             p.name = one(v, peer_name)?;
             Ok(())
         },
-        get: |p| vec![p.name.clone()],
+        same: |x, y| x.name == y.name,
     },
     OptionSpec {
         name: "public_key",
@@ -359,7 +354,7 @@ pub const PEER_OPTIONS: &[OptionSpec<PeerConfig>] = &[
             p.public_key = one(v, public_key)?;
             Ok(())
         },
-        get: |p| vec![crate::keys::encode_public(&p.public_key)],
+        same: |x, y| x.public_key == y.public_key,
     },
     OptionSpec {
         name: "endpoint",
@@ -377,7 +372,7 @@ pub const PEER_OPTIONS: &[OptionSpec<PeerConfig>] = &[
             p.endpoints = list(v, endpoint, cap, dup, "")?;
             Ok(())
         },
-        get: |p| p.endpoints.iter().map(ToString::to_string).collect(),
+        same: |x, y| x.endpoints == y.endpoints,
     },
 ];
 
@@ -393,7 +388,7 @@ pub const SERVICE_OPTIONS: &[OptionSpec<ServiceConfig>] = &[
             s.name = one(v, peer_name)?;
             Ok(())
         },
-        get: |s| vec![s.name.clone()],
+        same: |x, y| x.name == y.name,
     },
     OptionSpec {
         name: "type",
@@ -405,7 +400,7 @@ pub const SERVICE_OPTIONS: &[OptionSpec<ServiceConfig>] = &[
             s.service_type = one(v, service_type)?;
             Ok(())
         },
-        get: |s| vec![s.service_type.clone()],
+        same: |x, y| x.service_type == y.service_type,
     },
     OptionSpec {
         name: "port",
@@ -417,7 +412,7 @@ pub const SERVICE_OPTIONS: &[OptionSpec<ServiceConfig>] = &[
             s.port = one(v, port)?;
             Ok(())
         },
-        get: |s| vec![s.port.to_string()],
+        same: |x, y| x.port == y.port,
     },
     OptionSpec {
         name: "txt",
@@ -443,7 +438,7 @@ pub const SERVICE_OPTIONS: &[OptionSpec<ServiceConfig>] = &[
             s.txt = list(v, txt, cap, dup, note)?;
             Ok(())
         },
-        get: |s| s.txt.clone(),
+        same: |x, y| x.txt == y.txt,
     },
     OptionSpec {
         name: "host",
@@ -455,7 +450,7 @@ pub const SERVICE_OPTIONS: &[OptionSpec<ServiceConfig>] = &[
             s.host = Some(one(v, host_label)?);
             Ok(())
         },
-        get: |s| s.host.iter().cloned().collect(),
+        same: |x, y| x.host == y.host,
     },
 ];
 
@@ -522,16 +517,30 @@ fn list<V>(
     for v in values {
         let x = parse(&v.text).map_err(|m| Bad::at(v, m))?;
         if let Some((what, first)) = out.iter().find_map(|(y, l)| dup(y, &x).map(|w| (w, *l))) {
-            let m = format!("{what} given twice (first at line {first}{note})");
-            return Err(Bad::at(v, m));
+            return Err(twice(v, &what, first, note));
         }
         if out.len() >= cap.max {
-            let m = format!("too many {}, at most {} ({})", cap.what, cap.max, cap.limit);
-            return Err(Bad::at(v, m));
+            return Err(too_many(v, &cap));
         }
         out.push((x, v.line));
     }
     Ok(out.into_iter().map(|(x, _)| x).collect())
+}
+
+// The errors of `list`, apart so that its copies (one per value type) stay small.
+
+#[cold]
+fn twice(v: &Value, what: &str, first: usize, note: &str) -> Bad {
+    Bad::at(
+        v,
+        format!("{what} given twice (first at line {first}{note})"),
+    )
+}
+
+#[cold]
+fn too_many(v: &Value, cap: &Cap) -> Bad {
+    let m = format!("too many {}, at most {} ({})", cap.what, cap.max, cap.limit);
+    Bad::at(v, m)
 }
 
 fn expected(what: &str, value: &str) -> String {

@@ -32,9 +32,9 @@
 use std::io::Read;
 use std::path::{Path, PathBuf};
 
-use super::lexer::{self, Document, Section};
+use super::lexer::{self, Document, Section, UciOption};
 use super::schema::{
-    derived_peer_name, overlay_device, Kind, Need, OptionSpec, AGENT_OPTIONS, PEER_OPTIONS,
+    derived_peer_name, overlay_device, Bad, Kind, Need, OptionSpec, AGENT_OPTIONS, PEER_OPTIONS,
     SECTION_TYPES, SERVICE_OPTIONS,
 };
 use super::{
@@ -235,49 +235,66 @@ fn apply<T>(s: &Section, specs: &[OptionSpec<T>], target: &mut T, label: &str) -
     for o in &s.options {
         let Some(spec) = specs.iter().find(|x| x.name == o.name) else {
             let known: Vec<&str> = specs.iter().map(|x| x.name).collect();
-            return Err((
-                o.line,
-                format!(
-                    "unknown option '{}' in config {} (expected one of: {})",
-                    o.name,
-                    s.ty,
-                    known.join(", ")
-                ),
-            ));
+            return Err(unknown_option(s, o, &known));
         };
         if spec.kind == Kind::One && o.is_list {
-            let line = o
-                .values
-                .iter()
-                .find(|v| v.from_list)
-                .map_or(o.line, |v| v.line);
-            return Err((
-                line,
-                format!(
-                    "{0} takes one value: use option {0} 'VALUE', not list",
-                    o.name
-                ),
-            ));
+            return Err(not_a_list(o));
         }
-        (spec.set)(target, &o.values).map_err(|b| {
-            let kw = if b.list { "list" } else { "option" };
-            (b.line, format!("{kw} {}: {}", o.name, b.message))
-        })?;
+        (spec.set)(target, &o.values).map_err(|b| bad_value(o, b))?;
     }
     for spec in specs {
         if let Need::Required(hint) = spec.need {
             if s.option(spec.name).is_none() {
-                return Err((
-                    s.line,
-                    format!(
-                        "config {} {label}: missing option {}{hint}",
-                        s.ty, spec.name
-                    ),
-                ));
+                return Err(missing(s, label, spec.name, hint));
             }
         }
     }
     Ok(())
+}
+
+// The errors of `apply`, apart so that its three copies stay small.
+
+#[cold]
+fn unknown_option(s: &Section, o: &UciOption, known: &[&str]) -> (usize, String) {
+    (
+        o.line,
+        format!(
+            "unknown option '{}' in config {} (expected one of: {})",
+            o.name,
+            s.ty,
+            known.join(", ")
+        ),
+    )
+}
+
+#[cold]
+fn not_a_list(o: &UciOption) -> (usize, String) {
+    let line = o
+        .values
+        .iter()
+        .find(|v| v.from_list)
+        .map_or(o.line, |v| v.line);
+    (
+        line,
+        format!(
+            "{0} takes one value: use option {0} 'VALUE', not list",
+            o.name
+        ),
+    )
+}
+
+#[cold]
+fn bad_value(o: &UciOption, b: Bad) -> (usize, String) {
+    let kw = if b.list { "list" } else { "option" };
+    (b.line, format!("{kw} {}: {}", o.name, b.message))
+}
+
+#[cold]
+fn missing(s: &Section, label: &str, name: &str, hint: &str) -> (usize, String) {
+    (
+        s.line,
+        format!("config {} {label}: missing option {name}{hint}", s.ty),
+    )
 }
 
 /// A section name used as a peer's or service's name: at most

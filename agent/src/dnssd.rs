@@ -3,7 +3,7 @@
 //! (`cloudy publish`, `cloudy search`) and the mDNS engine alike.
 //!
 //! A service type is `_NAME._PROTO` (RFC 6763 §7): "the first label is
-//! the application protocol name [RFC6335] preceded by an underscore
+//! the application protocol name \[RFC6335\] preceded by an underscore
 //! character", and "the second label is either `_tcp` ... or `_udp`".
 //! Accepted forms (protocol and `local` compared ignoring case):
 //!

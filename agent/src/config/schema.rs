@@ -3,7 +3,7 @@
 //! one [`OptionSpec`] per option, and the value parsers they use.
 //!
 //! The parser ([`super::uci`]), its errors (`cloudy check-config`), the
-//! reload diff ([`super::diff`]) and the reference ([`reference`]) all read
+//! reload diff ([`super::diff`]) and the reference ([`reference()`]) all read
 //! these tables, so an option is declared once. To add one: add an
 //! `OptionSpec` to its section's table (name, one value or a list,
 //! required or its default, what a change needs on reload, a line of
@@ -18,15 +18,13 @@
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr, SocketAddrV4, SocketAddrV6};
 use std::path::PathBuf;
 
-use super::lexer::Value;
+use super::lexer::{show, Value};
 use super::{
     AgentConfig, Endpoint, IpCidr, Mode, PeerConfig, ServiceConfig, DEFAULT_INTERFACE, MAX_MTU,
     MIN_MTU,
 };
 use crate::limits;
 use crate::log::Level;
-
-pub use super::lexer::show;
 
 /// Longest `key_file` path (Linux `PATH_MAX` less the NUL).
 const MAX_PATH_LEN: usize = 4095;

@@ -44,7 +44,7 @@ use super::{
 use crate::limits;
 use crate::log::Level;
 
-pub use super::lexer::show;
+use super::lexer::show;
 pub use super::schema::{
     is_valid_host_label, is_valid_node_name, is_valid_peer_name, parse_bool, txt_key,
 };

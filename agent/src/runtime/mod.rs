@@ -38,6 +38,8 @@ use std::net::SocketAddr;
 use std::os::fd::RawFd;
 use std::path::{Path, PathBuf};
 
+use crate::config::diff::Change;
+use crate::config::schema::{Part, Reload};
 use crate::config::{uci, Config, Endpoint, Mode};
 use crate::console::proto::{DeviceInfo, Request, Response, StatusInfo};
 use crate::console::server::ControlServer;
@@ -658,7 +660,10 @@ impl Daemon {
         }
     }
 
-    /// SIGHUP: parse everything first, then apply only the difference.
+    /// SIGHUP: parse everything first, then apply only the difference:
+    /// `Config::diff` lists what changed, each change with the reload
+    /// effect its option declares (`config::schema`), and only those parts
+    /// are touched.
     fn reload(&mut self, now: Instant) {
         let new = match uci::load(&self.config_path) {
             Ok(c) => c,
@@ -667,10 +672,30 @@ impl Daemon {
                 return;
             }
         };
+        let changes = Config::diff(&self.cfg, &new);
+        if changes.is_empty() {
+            info!(
+                "configuration reloaded from {}: nothing changed",
+                self.config_path.display()
+            );
+            return;
+        }
+        let restart = |part: Part| changes.iter().any(|c| c.reload() == Reload::Restart(part));
+        let agent = |option: &str| {
+            changes
+                .iter()
+                .any(|c| matches!(c, Change::Agent { option: o, .. } if *o == option))
+        };
+        let peers_changed = changes.iter().any(|c| {
+            matches!(
+                c,
+                Change::PeerAdded(_) | Change::PeerRemoved(_) | Change::PeerChanged { .. }
+            )
+        });
         let old = std::mem::replace(&mut self.cfg, new);
         let (o, n) = (&old.agent, &self.cfg.agent);
         crate::log::set_level(n.log_level);
-        if n.key_file != o.key_file {
+        if agent("key_file") {
             match load_key(&self.cfg) {
                 Ok((private, public)) => {
                     self.private = private;
@@ -683,7 +708,7 @@ impl Daemon {
                 }
             }
         }
-        if n.listen_port != o.listen_port {
+        if restart(Part::Sockets) {
             let (port, old_port) = (n.listen_port, o.listen_port);
             match UdpSockets::bind(port) {
                 Ok(s) => {
@@ -701,9 +726,7 @@ impl Daemon {
             }
         }
         let (o, n) = (&old.agent, &self.cfg.agent);
-        let device_changed =
-            n.mode != o.mode || n.interface != o.interface || n.raw_device != o.raw_device;
-        if device_changed {
+        if restart(Part::Device) {
             // Close the old device first: the new one may reuse its name.
             let placeholder: Box<dyn FrameDevice> = Box::new(NullDevice);
             drop(std::mem::replace(&mut self.io.device, placeholder));
@@ -715,8 +738,10 @@ impl Daemon {
                 Err(e) => error!("reload: {e}; the overlay has no device until the next reload"),
             }
         } else if n.mode == Mode::Tap {
+            // Live: the TAP's MTU and addresses (in raw mode the MTU is
+            // read where it is used: segmenting and MSS clamping).
             let name = self.io.device.name().to_string();
-            if n.mtu != o.mtu {
+            if agent("mtu") {
                 if let Err(e) = netif::set_mtu(&name, u32::from(n.mtu)) {
                     error!("reload: {name}: mtu {}: {e}", n.mtu);
                 }
@@ -732,8 +757,7 @@ impl Daemon {
                 }
             }
         }
-        let identity_changed = n.name != o.name || n.cloud != o.cloud || n.key_file != o.key_file;
-        if identity_changed {
+        if restart(Part::Engine) {
             info!("identity changed: restarting the overlay engine");
             self.names.configure(now, &self.cfg);
             self.node = Node::new(
@@ -741,13 +765,15 @@ impl Daemon {
                 now,
                 wall_clock_micros(),
             );
-        } else if self.cfg.peers != old.peers {
+        } else if peers_changed {
             self.names.configure(now, &self.cfg);
             self.node
                 .set_peers(now, &peer_specs(&self.cfg, &self.names));
         }
         let device = self.io.device.name().to_string();
         match (self.discovery.as_mut(), self.cfg.agent.mdns) {
+            // Services, interfaces, the host name: Discovery::reload diffs
+            // its own part again (umdns's vlist_update).
             (Some(disc), true) => disc.reload(&self.cfg, &device, now, mdns_seed()),
             (Some(disc), false) => {
                 disc.shutdown(now);
@@ -757,8 +783,33 @@ impl Daemon {
             (None, true) => self.discovery = start_discovery(&self.cfg, &device, now),
             (None, false) => {}
         }
-        info!("configuration reloaded from {}", self.config_path.display());
+        info!(
+            "configuration reloaded from {}: {}",
+            self.config_path.display(),
+            describe(&changes)
+        );
     }
+}
+
+/// The changes of a reload in one log line.
+fn describe(changes: &[Change]) -> String {
+    let mut parts: Vec<String> = Vec::new();
+    for c in changes {
+        parts.push(match c {
+            Change::Agent { option, reload } => format!("{option} ({})", reload.describe()),
+            Change::PeerAdded(p) => format!("peer {p} added"),
+            Change::PeerRemoved(p) => format!("peer {p} removed"),
+            Change::PeerChanged { name, options, .. } => {
+                format!("peer {name}: {}", options.join(", "))
+            }
+            Change::ServiceAdded(s) => format!("service {s} added"),
+            Change::ServiceRemoved(s) => format!("service {s} removed"),
+            Change::ServiceChanged { name, options, .. } => {
+                format!("service {name}: {}", options.join(", "))
+            }
+        });
+    }
+    parts.join("; ")
 }
 
 /// Stands in while a device is being replaced or failed to open.

@@ -1,5 +1,6 @@
-//! Arbitrary datagrams into the overlay engine, three ways (the first
-//! input byte chooses):
+//! Every input as an inner message: parse -> emit -> parse gives the same
+//! bytes and message. Then arbitrary datagrams into the overlay engine,
+//! three ways (the first input byte chooses):
 //! - 0: as they are, to a box with an established session (the outer
 //!   parser, index lookup, handshake paths);
 //! - 1: as changes to a genuine data packet of that session: the header
@@ -103,8 +104,16 @@ fn frame() -> [u8; 60] {
 
 fuzz_target!(|data: &[u8]| {
     let _ = Packet::parse(data);
-    if let Ok(Message::Gossip(g)) = Message::parse(data) {
-        assert!(g.entries().count() == g.len());
+    // Inner messages: parse -> emit gives the same bytes (parse takes the
+    // whole input), and parse again the same message.
+    if let Ok(m) = Message::parse(data) {
+        if let Message::Gossip(g) = &m {
+            assert!(g.entries().count() == g.len());
+        }
+        let mut out = vec![0u8; m.buffer_len()];
+        assert_eq!(m.emit(&mut out), Ok(data.len()));
+        assert_eq!(out, data, "emit differs from the parsed bytes");
+        assert_eq!(Message::parse(&out), Ok(m));
     }
     let Some((&mode, rest)) = data.split_first() else { return };
     let mut guard = PAIR.lock().unwrap_or_else(|e| e.into_inner());

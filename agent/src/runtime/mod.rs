@@ -23,8 +23,9 @@ pub mod discovery;
 #[cfg(feature = "discovery")]
 #[allow(unsafe_code)] // multicast socket options, pktinfo control messages
 pub mod mcast;
-#[allow(unsafe_code)] // interface ioctls and netlink
+#[allow(unsafe_code)] // interface ioctls, the netlink socket
 pub mod netif;
+pub mod netlink;
 pub mod resolve;
 #[allow(unsafe_code)] // signalfd, sigprocmask
 pub mod signal;

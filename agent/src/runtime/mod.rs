@@ -27,7 +27,6 @@ pub mod mcast;
 pub mod netif;
 pub mod netlink;
 pub mod resolve;
-#[allow(unsafe_code)] // signalfd, sigprocmask
 pub mod signal;
 #[allow(unsafe_code)] // the shared syscall wrappers
 pub(crate) mod sys;

@@ -12,8 +12,11 @@
 //! The mask is not restored on drop.
 
 use std::io;
-use std::mem;
-use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
+use std::os::fd::{AsRawFd, RawFd};
+
+use nix::errno::Errno;
+use nix::sys::signal::{SigSet, Signal as Sig};
+use nix::sys::signalfd::{SfdFlags, SignalFd};
 
 /// Signals read per [`Signals::read`] call at most (others are skipped).
 const MAX_READS: usize = 8;
@@ -30,43 +33,28 @@ pub enum Signal {
 /// The agent's signalfd.
 #[derive(Debug)]
 pub struct Signals {
-    fd: OwnedFd,
+    fd: SignalFd,
 }
 
 impl Signals {
     /// Blocks `SIGHUP`, `SIGTERM`, `SIGINT` in this thread, ignores
     /// `SIGPIPE`, and opens a nonblocking, close-on-exec signalfd.
     pub fn new() -> io::Result<Signals> {
-        // SAFETY: sigset_t is plain data; sigemptyset initialises it.
-        let mut set: libc::sigset_t = unsafe { mem::zeroed() };
-        // SAFETY: `set` is a valid sigset_t; the signal numbers are valid.
-        unsafe {
-            libc::sigemptyset(&mut set);
-            for sig in [libc::SIGHUP, libc::SIGTERM, libc::SIGINT] {
-                libc::sigaddset(&mut set, sig);
-            }
+        let context = |what: &str, e: Errno| {
+            let e = io::Error::from(e);
+            io::Error::new(e.kind(), format!("{what}: {e}"))
+        };
+        let mut set = SigSet::empty();
+        for sig in [Sig::SIGHUP, Sig::SIGTERM, Sig::SIGINT] {
+            set.add(sig);
         }
-        // SAFETY: `set` is initialised; the old mask is not wanted.
-        let rc = unsafe { libc::pthread_sigmask(libc::SIG_BLOCK, &set, std::ptr::null_mut()) };
-        if rc != 0 {
-            let e = io::Error::from_raw_os_error(rc);
-            return Err(io::Error::new(e.kind(), format!("block signals: {e}")));
-        }
-        // SAFETY: setting the disposition of SIGPIPE to SIG_IGN is always valid.
-        if unsafe { libc::signal(libc::SIGPIPE, libc::SIG_IGN) } == libc::SIG_ERR {
-            let e = io::Error::last_os_error();
-            return Err(io::Error::new(e.kind(), format!("ignore SIGPIPE: {e}")));
-        }
-        // SAFETY: `set` is initialised; -1 asks for a new descriptor.
-        let fd = unsafe { libc::signalfd(-1, &set, libc::SFD_NONBLOCK | libc::SFD_CLOEXEC) };
-        if fd < 0 {
-            let e = io::Error::last_os_error();
-            return Err(io::Error::new(e.kind(), format!("signalfd: {e}")));
-        }
-        // SAFETY: `fd` is a fresh descriptor nobody else owns.
-        Ok(Signals {
-            fd: unsafe { OwnedFd::from_raw_fd(fd) },
-        })
+        set.thread_block()
+            .map_err(|e| context("block signals", e))?;
+        super::sys::ignore_sigpipe()
+            .map_err(|e| io::Error::new(e.kind(), format!("ignore SIGPIPE: {e}")))?;
+        let fd = SignalFd::with_flags(&set, SfdFlags::SFD_NONBLOCK | SfdFlags::SFD_CLOEXEC)
+            .map_err(|e| context("signalfd", e))?;
+        Ok(Signals { fd })
     }
 
     /// The descriptor to poll for readability.
@@ -77,26 +65,12 @@ impl Signals {
     /// The next pending signal, or `None` when none is pending.
     pub fn read(&mut self) -> Option<Signal> {
         for _ in 0..MAX_READS {
-            // SAFETY: signalfd_siginfo is plain data.
-            let mut info: libc::signalfd_siginfo = unsafe { mem::zeroed() };
-            let size = mem::size_of::<libc::signalfd_siginfo>();
-            // SAFETY: `info` is valid for writes of `size` bytes.
-            let n = unsafe {
-                libc::read(
-                    self.fd.as_raw_fd(),
-                    (&mut info as *mut libc::signalfd_siginfo).cast(),
-                    size,
-                )
+            let info = match self.fd.read_signal() {
+                Ok(Some(info)) => info,
+                Err(Errno::EINTR) => continue,
+                // Nothing pending (EAGAIN), or an error: nothing to act on.
+                Ok(None) | Err(_) => return None,
             };
-            if n < 0 {
-                if io::Error::last_os_error().kind() == io::ErrorKind::Interrupted {
-                    continue;
-                }
-                return None; // EAGAIN: nothing pending
-            }
-            if n as usize != size {
-                return None;
-            }
             match info.ssi_signo as libc::c_int {
                 libc::SIGHUP => return Some(Signal::Reload),
                 libc::SIGTERM | libc::SIGINT => return Some(Signal::Terminate),
@@ -118,12 +92,10 @@ mod tests {
         std::thread::spawn(|| {
             let mut s = Signals::new().unwrap();
             assert_eq!(s.read(), None);
-            // SAFETY: the signals are blocked in this thread, so raising them
-            // only queues them for the signalfd.
-            unsafe {
-                libc::raise(libc::SIGHUP);
-                libc::raise(libc::SIGTERM);
-            }
+            // The signals are blocked in this thread, so raising them only
+            // queues them for the signalfd.
+            nix::sys::signal::raise(Sig::SIGHUP).unwrap();
+            nix::sys::signal::raise(Sig::SIGTERM).unwrap();
             let mut got = vec![];
             for _ in 0..4 {
                 if let Some(sig) = s.read() {
@@ -132,8 +104,7 @@ mod tests {
             }
             got.sort_by_key(|s| *s as u8);
             assert_eq!(got, vec![Signal::Reload, Signal::Terminate]);
-            // SAFETY: as above.
-            unsafe { libc::raise(libc::SIGINT) };
+            nix::sys::signal::raise(Sig::SIGINT).unwrap();
             assert_eq!(s.read(), Some(Signal::Terminate));
             assert_eq!(s.read(), None);
         })

@@ -2,7 +2,7 @@
 //!
 //! `unsafe` is denied in the whole crate (`lib.rs`) and allowed only here
 //! and in the modules that talk to the kernel directly (`overlay::device`,
-//! `runtime::{udp, mcast, netif, signal}`), each use with a `SAFETY:` line.
+//! `runtime::{udp, mcast, netif}`), each use with a `SAFETY:` line.
 
 use std::io;
 use std::mem;
@@ -47,6 +47,17 @@ pub(crate) fn poll(fds: &mut [libc::pollfd], timeout_ms: i32) -> io::Result<usiz
 pub(crate) fn lock_all_memory() -> io::Result<()> {
     // SAFETY: mlockall takes flags only and changes no Rust-visible state.
     if unsafe { libc::mlockall(libc::MCL_CURRENT | libc::MCL_FUTURE) } < 0 {
+        return Err(io::Error::last_os_error());
+    }
+    Ok(())
+}
+
+/// Ignores `SIGPIPE` for the process: a closed console socket gives
+/// `EPIPE` instead of killing the agent.
+pub(crate) fn ignore_sigpipe() -> io::Result<()> {
+    // SAFETY: setting the disposition of SIGPIPE to SIG_IGN is always valid
+    // and installs no handler code.
+    if unsafe { libc::signal(libc::SIGPIPE, libc::SIG_IGN) } == libc::SIG_ERR {
         return Err(io::Error::last_os_error());
     }
     Ok(())

@@ -183,6 +183,66 @@ impl<'a> Packet<'a> {
     }
 }
 
+impl Packet<'_> {
+    /// Bytes [`Packet::emit`] writes: the whole packet for handshakes and
+    /// cookie replies, the header for data (its ciphertext and tag follow,
+    /// sealed in place by the session).
+    pub fn buffer_len(&self) -> usize {
+        match self {
+            Packet::HandshakeInit { noise, .. } => INIT_HEADER_LEN + noise.len() + 2 * MAC_LEN,
+            Packet::HandshakeResp { noise, .. } => RESP_HEADER_LEN + noise.len() + 2 * MAC_LEN,
+            Packet::CookieReply { .. } => COOKIE_REPLY_LEN,
+            Packet::Data { .. } => DATA_HEADER_LEN,
+        }
+    }
+
+    /// Writes the packet (see [`Packet::buffer_len`]) to the front of
+    /// `buf`; `Truncated` when `buf` is shorter, or when a handshake's
+    /// macs are not [`MAC_LEN`] bytes. Parsing what it wrote gives `self`.
+    pub fn emit(&self, buf: &mut [u8]) -> Result<usize, WireError> {
+        let (header, noise, mac1, mac2) = match self {
+            Packet::HandshakeInit {
+                sender_index,
+                noise,
+                mac1,
+                mac2,
+                ..
+            } => (emit_init_header(buf, *sender_index)?, *noise, *mac1, *mac2),
+            Packet::HandshakeResp {
+                sender_index,
+                receiver_index,
+                noise,
+                mac1,
+                mac2,
+                ..
+            } => (
+                emit_resp_header(buf, *sender_index, *receiver_index)?,
+                *noise,
+                *mac1,
+                *mac2,
+            ),
+            Packet::CookieReply {
+                receiver_index,
+                cookie,
+            } => return emit_cookie_reply(buf, *receiver_index, cookie),
+            Packet::Data {
+                receiver_index,
+                counter,
+            } => return emit_data_header(buf, *receiver_index, *counter),
+        };
+        if mac1.len() != MAC_LEN || mac2.len() != MAC_LEN {
+            return Err(WireError::Truncated);
+        }
+        let len = self.buffer_len();
+        let body = buf.get_mut(header..len).ok_or(WireError::Truncated)?;
+        let (n, macs) = body.split_at_mut(noise.len());
+        n.copy_from_slice(noise);
+        macs[..MAC_LEN].copy_from_slice(mac1);
+        macs[MAC_LEN..].copy_from_slice(mac2);
+        Ok(len)
+    }
+}
+
 /// The first `N` bytes of `buf`, for an emitter to fill; `Truncated` when
 /// `buf` is shorter (emitters never panic on a short buffer).
 fn head<const N: usize>(buf: &mut [u8]) -> Result<&mut [u8; N], WireError> {
@@ -877,6 +937,27 @@ mod test {
                 m.emit(&mut out[..bytes.len() - 1]),
                 Err(WireError::Truncated)
             );
+        }
+    }
+
+    /// Outer packets: parse -> emit gives the bytes back (the header only
+    /// for data), and one byte short is refused.
+    #[test]
+    fn packets_round_trip() {
+        let mut init = vec![1, 0, 0, 0, 0, 0, 0, 7];
+        init.extend((0..NOISE_INIT_MIN + 2 * MAC_LEN + 9).map(|i| i as u8));
+        let mut resp = vec![2, 0, 0, 0, 0, 0, 0, 7, 0, 0, 0, 9];
+        resp.extend((0..NOISE_RESP_MIN + 2 * MAC_LEN).map(|i| (i * 3) as u8));
+        let mut cookie = vec![3, 0, 0, 0, 0, 0, 0, 9];
+        cookie.extend_from_slice(&[0xc0; COOKIE_LEN]);
+        let data = DATA_BYTES.to_vec();
+        for bytes in [init, resp, cookie, data] {
+            let p = Packet::parse(&bytes).unwrap();
+            let len = p.buffer_len();
+            let mut out = vec![0u8; len];
+            assert_eq!(p.emit(&mut out), Ok(len), "{p:?}");
+            assert_eq!(out, bytes[..len], "{p:?}");
+            assert_eq!(p.emit(&mut out[..len - 1]), Err(WireError::Truncated));
         }
     }
 }

@@ -1010,8 +1010,10 @@ impl Net {
     }
 
     /// Start a ping in the background (killed at drop if still running).
+    /// Returns once the ping runs inside `ns`: until `ip netns exec` has
+    /// entered it, the net's cleanup could not find (and kill) it.
     pub fn ping_background(&self, ns: &str, addr: &str, count: u32, interval: &str) -> Child {
-        Command::new("ip")
+        let mut child = Command::new("ip")
             .args([
                 "netns",
                 "exec",
@@ -1031,7 +1033,26 @@ impl Net {
             .stdout(Stdio::piped())
             .stderr(Stdio::null())
             .spawn()
-            .expect("spawn ping")
+            .expect("spawn ping");
+        let pid = child.id().to_string();
+        let entered = wait_until(
+            &format!("ping to enter {ns}"),
+            Duration::from_secs(5),
+            Duration::from_millis(20),
+            || {
+                // Already done (a short ping) counts as started.
+                let exited = matches!(child.try_wait(), Ok(Some(_)));
+                let inside = sh(&["ip", "netns", "pids", ns])
+                    .stdout
+                    .split_whitespace()
+                    .any(|p| p == pid);
+                (exited || inside).then_some(())
+            },
+        );
+        if let Err(e) = entered {
+            panic!("{e}");
+        }
+        child
     }
 
     /// A counter of a device in `ns` (`/sys/class/net/DEV/statistics/NAME`).

@@ -439,6 +439,69 @@ pub fn complete_checksum(frame: &mut [u8], p: PartialCsum) -> bool {
 // ---------------------------------------------------------------------
 // Segmentation (software TSO)
 
+/// One segment [`cut`] is writing.
+struct Piece {
+    index: usize,
+    count: usize,
+    /// Offset of its payload in the super-frame's payload.
+    offset: usize,
+    /// Its payload bytes.
+    len: usize,
+    /// Unfolded sum of the pseudo-header addresses.
+    addrs: u32,
+}
+
+/// What both segmenters share: cuts the payload after the headers
+/// (`..t.hdr`, at most [`MAX_HEADER`]) into pieces of `mss` bytes; writes
+/// the headers before each piece (copied, IP lengths and IPv4 id by
+/// [`set_ip_header`], the L4 fields by `fix_l4`) and emits it with its
+/// checksum partial at `csum_offset` in the L4 header. Returns how many.
+fn cut(
+    frame: &mut [u8],
+    t: &L4Frame,
+    mss: usize,
+    csum_offset: u16,
+    emit: &mut dyn FnMut(&[u8], Option<PartialCsum>),
+    fix_l4: &mut dyn FnMut(&mut [u8], &Piece),
+) -> Result<usize, OffloadError> {
+    let h = t.hdr;
+    if h > MAX_HEADER || mss == 0 {
+        return Err(OffloadError::Malformed);
+    }
+    let payload = t.end - h;
+    let count = payload.div_ceil(mss).max(1);
+    let mut template = [0u8; MAX_HEADER];
+    template[..h].copy_from_slice(&frame[..h]);
+    let addrs = addr_sum(&template, t).ok_or(OffloadError::Malformed)?;
+    let id = be16(&template, t.ip + 4).unwrap_or(0);
+    let partial = PartialCsum {
+        // t.l4 < h ≤ MAX_HEADER: fits u16.
+        start: t.l4 as u16,
+        offset: csum_offset,
+    };
+    for index in 0..count {
+        let offset = index * mss;
+        let len = mss.min(payload - offset);
+        // Headers at [offset, offset + h), payload already at
+        // [offset + h, offset + h + len): `offset + h + len ≤ t.end ≤ frame.len()`.
+        let Some(seg) = frame.get_mut(offset..offset + h + len) else {
+            return Err(OffloadError::Malformed);
+        };
+        seg[..h].copy_from_slice(&template[..h]);
+        set_ip_header(seg, t, len, id.wrapping_add(index as u16));
+        let piece = Piece {
+            index,
+            count,
+            offset,
+            len,
+            addrs,
+        };
+        fix_l4(seg, &piece);
+        emit(seg, Some(partial));
+    }
+    Ok(count)
+}
+
 /// The IP header of one segment whose headers (`..t.hdr`) were copied from
 /// the super-frame: its length for `payload` bytes after the L4 header;
 /// for IPv4 also identification `id` and the header checksum.
@@ -502,43 +565,27 @@ pub fn segment(
     if mss == 0 {
         return Err(OffloadError::Malformed);
     }
-    let payload = t.end - h;
-    let count = payload.div_ceil(mss).max(1);
-    let mut template = [0u8; MAX_HEADER];
-    template[..h].copy_from_slice(&frame[..h]);
-    let addrs = addr_sum(&template, &t).ok_or(OffloadError::Malformed)?;
-    let id = be16(&template, t.ip + 4).unwrap_or(0);
-    let seq = be32(&template, t.l4 + 4).unwrap_or(0);
-    let flags = template[t.l4 + 13];
-    let partial = PartialCsum {
-        // t.l4 < h ≤ MAX_HEADER: fits u16.
-        start: t.l4 as u16,
-        offset: TCP_CSUM,
-    };
-    for i in 0..count {
-        let off = i * mss;
-        let len = mss.min(payload - off);
-        // Headers at [off, off + h), payload already at [off + h, off + h + len):
-        // `off + h + len ≤ t.end ≤ frame.len()`.
-        let Some(seg) = frame.get_mut(off..off + h + len) else {
-            return Err(OffloadError::Malformed);
-        };
-        seg[..h].copy_from_slice(&template[..h]);
-        set_ip_header(seg, &t, len, id.wrapping_add(i as u16));
+    let seq = be32(frame, t.l4 + 4).unwrap_or(0);
+    let flags = frame.get(t.l4 + 13).copied().unwrap_or(0);
+    cut(frame, &t, mss, TCP_CSUM, emit, &mut |seg, piece| {
         // Sequence numbers wrap modulo 2^32 (RFC 9293 §3.4).
-        put32(seg, t.l4 + 4, seq.wrapping_add(off as u32));
+        put32(seg, t.l4 + 4, seq.wrapping_add(piece.offset as u32));
         let mut f = flags;
-        if i + 1 < count {
+        if piece.index + 1 < piece.count {
             f &= !(TCP_FIN | TCP_PSH);
         }
-        if i > 0 {
+        if piece.index > 0 {
             f &= !TCP_CWR;
         }
-        seg[t.l4 + 13] = f;
-        put16(seg, t.l4 + 16, pseudo_partial(addrs, h - t.l4 + len));
-        emit(seg, Some(partial));
-    }
-    Ok(count)
+        if let Some(b) = seg.get_mut(t.l4 + 13) {
+            *b = f;
+        }
+        put16(
+            seg,
+            t.l4 + 16,
+            pseudo_partial(piece.addrs, h - t.l4 + piece.len),
+        );
+    })
 }
 
 /// [`segment`] for `GSO_UDP_L4`: independent datagrams of `gso_size`
@@ -553,39 +600,23 @@ fn segment_udp(
     emit: &mut dyn FnMut(&[u8], Option<PartialCsum>),
 ) -> Result<usize, OffloadError> {
     let t = parse_l4(frame, true, PROTO_UDP).ok_or(OffloadError::Malformed)?;
-    let h = t.hdr;
-    let mss = usize::from(hdr.gso_size);
-    if h > MAX_HEADER || mss == 0 {
-        return Err(OffloadError::Malformed);
-    }
-    let payload = t.end - h;
-    let count = payload.div_ceil(mss).max(1);
-    let mut template = [0u8; MAX_HEADER];
-    template[..h].copy_from_slice(&frame[..h]);
-    let addrs = addr_sum(&template, &t).ok_or(OffloadError::Malformed)?;
-    let id = be16(&template, t.ip + 4).unwrap_or(0);
-    let partial = PartialCsum {
-        // t.l4 < h ≤ MAX_HEADER: fits u16.
-        start: t.l4 as u16,
-        offset: UDP_CSUM,
-    };
-    for i in 0..count {
-        let off = i * mss;
-        let len = mss.min(payload - off);
-        let Some(seg) = frame.get_mut(off..off + h + len) else {
-            return Err(OffloadError::Malformed);
-        };
-        seg[..h].copy_from_slice(&template[..h]);
-        set_ip_header(seg, &t, len, id.wrapping_add(i as u16));
-        put16(seg, t.l4 + 4, (UDP_LEN + len) as u16);
-        put16(
-            seg,
-            t.l4 + usize::from(UDP_CSUM),
-            pseudo_partial_for(addrs, PROTO_UDP, UDP_LEN + len),
-        );
-        emit(seg, Some(partial));
-    }
-    Ok(count)
+    // `cut` refuses a zero size or oversized headers.
+    cut(
+        frame,
+        &t,
+        usize::from(hdr.gso_size),
+        UDP_CSUM,
+        emit,
+        &mut |seg, piece| {
+            // Every length here ≤ the original's: fits u16.
+            put16(seg, t.l4 + 4, (UDP_LEN + piece.len) as u16);
+            put16(
+                seg,
+                t.l4 + usize::from(UDP_CSUM),
+                pseudo_partial_for(piece.addrs, PROTO_UDP, UDP_LEN + piece.len),
+            );
+        },
+    )
 }
 
 // ---------------------------------------------------------------------

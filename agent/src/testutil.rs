@@ -54,3 +54,15 @@ pub(crate) fn spawn_named<T: Send + 'static>(
     }
     b.spawn(f).expect("spawn a test thread")
 }
+
+/// `"10.0.0.1/24"` as an [`IpCidr`](crate::config::IpCidr).
+///
+/// # Panics
+/// On text that is not ADDRESS/PREFIX (tests write it literally).
+pub(crate) fn cidr(s: &str) -> crate::config::IpCidr {
+    let (a, p) = s.split_once('/').expect("ADDRESS/PREFIX");
+    crate::config::IpCidr {
+        addr: a.parse().expect("an address"),
+        prefix: p.parse().expect("a prefix length"),
+    }
+}

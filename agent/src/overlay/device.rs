@@ -757,7 +757,6 @@ fn l4_checksum_span(frame: &[u8]) -> Option<(usize, usize, usize)> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::config::IpCidr;
     use crate::runtime::netif::tests::in_netns;
     use std::process::Command;
     use std::time::{Duration, Instant};
@@ -876,13 +875,7 @@ mod tests {
         }
     }
 
-    fn cidr(s: &str) -> IpCidr {
-        let (a, p) = s.split_once('/').unwrap();
-        IpCidr {
-            addr: a.parse().unwrap(),
-            prefix: p.parse().unwrap(),
-        }
-    }
+    use crate::testutil::cidr;
 
     fn wait_readable(fd: RawFd, ms: i32) -> bool {
         let mut p = libc::pollfd {

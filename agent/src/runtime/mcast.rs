@@ -708,7 +708,6 @@ fn send_one(fd: &OwnedFd, index: libc::c_int, to: SocketAddr, packet: &[u8]) -> 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::config::IpCidr;
     use crate::runtime::netif;
     use std::net::UdpSocket;
     use std::process::Command;
@@ -752,13 +751,7 @@ mod tests {
         }
     }
 
-    fn cidr(s: &str) -> IpCidr {
-        let (a, p) = s.split_once('/').unwrap();
-        IpCidr {
-            addr: a.parse().unwrap(),
-            prefix: p.parse().unwrap(),
-        }
-    }
+    use crate::testutil::cidr;
 
     /// Network namespaces created by one test thread, which moves between
     /// them with `setns`. They vanish with the thread's descriptors (and

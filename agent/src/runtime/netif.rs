@@ -411,13 +411,7 @@ pub(crate) mod tests {
         Some(handle.join().expect("namespace thread panicked"))
     }
 
-    fn cidr(s: &str) -> IpCidr {
-        let (a, p) = s.split_once('/').unwrap();
-        IpCidr {
-            addr: a.parse().unwrap(),
-            prefix: p.parse().unwrap(),
-        }
-    }
+    use crate::testutil::cidr;
 
     #[test]
     fn bad_names_are_refused() {

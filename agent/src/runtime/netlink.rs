@@ -189,13 +189,7 @@ pub fn dump_request(kind: u16) -> Vec<u8> {
 mod tests {
     use super::*;
 
-    fn cidr(s: &str) -> IpCidr {
-        let (a, p) = s.split_once('/').unwrap();
-        IpCidr {
-            addr: a.parse().unwrap(),
-            prefix: p.parse().unwrap(),
-        }
-    }
+    use crate::testutil::cidr;
 
     #[test]
     fn address_message_bytes() {

@@ -8,30 +8,10 @@
 //! differs from itself in nothing (`Config::diff`).
 #![no_main]
 
-use cloudy::config::lexer::{self, Document};
+use cloudy::config::lexer;
 use cloudy::config::{uci, Config, Mode, MAX_MTU, MIN_MTU};
 use cloudy::limits;
 use libfuzzer_sys::fuzz_target;
-
-/// A document without its line numbers: `(type, name, [(option, list, values)])`.
-type Shape = Vec<(String, Option<String>, Vec<(String, bool, Vec<String>)>)>;
-
-fn shape(d: &Document) -> Shape {
-    d.sections
-        .iter()
-        .map(|s| {
-            let options = s
-                .options
-                .iter()
-                .map(|o| {
-                    let values = o.values.iter().map(|v| v.text.clone()).collect();
-                    (o.name.clone(), o.is_list, values)
-                })
-                .collect();
-            (s.ty.clone(), s.name.clone(), options)
-        })
-        .collect()
-}
 
 fuzz_target!(|data: &[u8]| {
     // The parser takes text; `load` refuses non-UTF-8 before parsing.
@@ -49,8 +29,8 @@ fuzz_target!(|data: &[u8]| {
     if fits {
         let again = lexer::parse(&canonical).expect("canonical form reads back");
         assert_eq!(
-            shape(&again),
-            shape(&doc),
+            again.shape(),
+            doc.shape(),
             "canonical form reads differently"
         );
     }

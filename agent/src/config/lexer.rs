@@ -60,6 +60,30 @@ pub struct Document {
     pub sections: Vec<Section>,
 }
 
+/// A document without its line numbers: `(type, name, [(option, is_list,
+/// [values])])` of each section, to compare two readings of one file.
+pub type Shape = Vec<(String, Option<String>, Vec<(String, bool, Vec<String>)>)>;
+
+impl Document {
+    /// What the document holds, without where (see [`Shape`]).
+    pub fn shape(&self) -> Shape {
+        self.sections
+            .iter()
+            .map(|s| {
+                let options = s
+                    .options
+                    .iter()
+                    .map(|o| {
+                        let values = o.values.iter().map(|v| v.text.clone()).collect();
+                        (o.name.clone(), o.is_list, values)
+                    })
+                    .collect();
+                (s.ty.clone(), s.name.clone(), options)
+            })
+            .collect()
+    }
+}
+
 /// One section (`config TYPE ['NAME']`).
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Section {
@@ -885,24 +909,8 @@ mod tests {
         }
     }
 
-    /// `(type, name, [(option, is_list, [values])])` of each section.
-    type Shape = Vec<(String, Option<String>, Vec<(String, bool, Vec<String>)>)>;
-
     fn shape(d: &Document) -> Shape {
-        d.sections
-            .iter()
-            .map(|s| {
-                let opts = s
-                    .options
-                    .iter()
-                    .map(|o| {
-                        let values = o.values.iter().map(|v| v.text.clone()).collect();
-                        (o.name.clone(), o.is_list, values)
-                    })
-                    .collect();
-                (s.ty.clone(), s.name.clone(), opts)
-            })
-            .collect()
+        d.shape()
     }
 
     /// One `'...'` value of `uci show` (`'\''` inside), and what follows.

@@ -115,6 +115,10 @@ impl Resolver {
     /// Takes the answers that arrived; true when some name's addresses
     /// changed (the caller then gives the engine the new endpoints).
     pub fn poll(&mut self) -> bool {
+        // Called at every wakeup: no names, no lock.
+        if self.known.is_empty() {
+            return false;
+        }
         let answers = match self.shared.as_ref() {
             // A poisoned lock: the worker panicked while holding it.
             Some(shared) => match shared.0.lock() {

@@ -476,63 +476,6 @@ fn g_reload_adds_peer_without_loss() {
     net.wait_ping(&d.ns, c.o4(), GOSSIP);
 }
 
-/// (h) raw mode: two LANs, each with a plain host and a cloudy box bridging
-/// its LAN interface (eth1) into the overlay; the hosts ping each other.
-#[test]
-fn h_raw_mode_bridges_lans() {
-    let Some(mut net) = Net::new("h_raw_mode_bridges_lans") else {
-        return;
-    };
-    let wan = net.segment();
-    let lan1 = net.segment();
-    let lan2 = net.segment();
-    let mut boxes = Vec::new();
-    for (name, lan) in [("gw1", lan1), ("gw2", lan2)] {
-        let h = net.host(name, wan);
-        net.link(&h.ns, lan, "eth1", false);
-        let mut n = net.node_on(name, h);
-        n.raw_device = Some("eth1".into());
-        n.overlay4 = None;
-        n.overlay6 = None;
-        boxes.push(n);
-    }
-    let (g1, g2) = (&boxes[0], &boxes[1]);
-    net.configure(g1, &[(g2, true)]);
-    net.configure(g2, &[(g1, true)]);
-    // Both plain hosts in one IP subnet: the overlay joins the two LANs.
-    let h1 = net.namespace("pc1");
-    let h2 = net.namespace("pc2");
-    net.link(&h1, lan1, "eth0", false);
-    net.link(&h2, lan2, "eth0", false);
-    must(&[
-        "ip",
-        "-n",
-        &h1,
-        "addr",
-        "add",
-        "10.201.150.1/24",
-        "dev",
-        "eth0",
-    ]);
-    must(&[
-        "ip",
-        "-n",
-        &h2,
-        "addr",
-        "add",
-        "10.201.150.2/24",
-        "dev",
-        "eth0",
-    ]);
-    net.start(g1);
-    net.start(g2);
-    net.wait_mesh(&[g1, g2], MESH);
-    net.wait_ping(&h1, "10.201.150.2", PING);
-    net.wait_ping(&h2, "10.201.150.1", PING);
-    let (_, recv) = net.ping_count(&h1, "10.201.150.2", 10, "0.1");
-    assert!(recv >= 9, "raw mode: {recv}/10 pings");
-}
-
 /// (i) the underlay is IPv6 only: two boxes with only IPv6 endpoints
 /// (`[fd98::N]:PORT`) handshake and carry IPv4 overlay traffic.
 #[test]

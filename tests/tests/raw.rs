@@ -105,6 +105,8 @@ struct Sites {
     gw2: Node,
     pc1: String,
     pc2: String,
+    /// The segment of pc1 and gw1's eth1.
+    lan1: Segment,
 }
 
 /// How gw1 joins its LAN.
@@ -186,7 +188,13 @@ fn two_sites(net: &mut Net, leg: Gw1Leg) -> Sites {
     net.wait_mesh(&[&gw1, &gw2], MESH);
     net.wait_ping(&pc1, PC2, PING);
     net.wait_ping(&pc2, PC1, PING);
-    Sites { gw1, gw2, pc1, pc2 }
+    Sites {
+        gw1,
+        gw2,
+        pc1,
+        pc2,
+        lan1,
+    }
 }
 
 /// A background process, killed and reaped on drop.
@@ -614,8 +622,20 @@ fn a_raw_mode_carries_tcp_and_full_frames() {
     checked_transfer_check(&mut c, "TCP pc1 -> pc2", &s.pc1, &s.pc2, PC2, 32);
     checked_transfer_check(&mut c, "TCP pc2 -> pc1", &s.pc2, &s.pc1, PC1, 32);
 
-    // (b) full-size frames, don't fragment.
-    loud(&format!("{TEST}: (b) full-size frames with DF"));
+    // (b) plain pings keep crossing, then full-size frames, don't fragment.
+    loud(&format!("{TEST}: (b) pings, full-size frames with DF"));
+    let (sent, recv, out) = ping(
+        &s.pc1,
+        &["-q", "-c", "10", "-i", "0.1", "-W", "1"],
+        "192.168.77.20",
+    );
+    c.check(
+        recv >= 9,
+        format!(
+            "ping pc1 -> pc2: {recv}/{sent} replies (want >= 9){}",
+            detail(recv >= 9, &out)
+        ),
+    );
     let (sent, recv, out) = ping(
         &s.pc1,
         &["-M", "do", "-s", "1472", "-c", "5", "-i", "0.2", "-W", "2"],
@@ -742,5 +762,78 @@ fn b_own_address_through_veth_leg() {
             st.get("device").unwrap_or(&Value::Null)
         ));
     }
+    c.finish(TEST);
+}
+
+/// A hostile LAN host: pc1's LAN is raised to a 9000-byte MTU and pc1
+/// sends jumbo frames (8042 bytes, DF) towards pc2. No datagram can carry
+/// them: gw1 drops and counts each as oversize, delivers none, and goes on
+/// bridging ordinary traffic; its console still answers.
+#[test]
+fn c_jumbo_frames_from_a_lan_host() {
+    const TEST: &str = "c_jumbo_frames_from_a_lan_host";
+    let Some(mut net) = Net::new(TEST) else {
+        return;
+    };
+    let s = two_sites(&mut net, Gw1Leg::Direct);
+    let mut c = Checks::default();
+    // Every link of lan1: pc1's eth0, the bridge and its ports, gw1's eth1.
+    let bridge_ns = format!("{}br", net.prefix);
+    let bridge = format!("br{}", s.lan1.index);
+    let ports = must(&[
+        "ip", "-n", &bridge_ns, "-o", "link", "show", "master", &bridge,
+    ]);
+    for port in ports
+        .lines()
+        .filter_map(|l| l.split(": ").nth(1))
+        .map(|n| n.split('@').next().unwrap_or(n))
+    {
+        must(&["ip", "-n", &bridge_ns, "link", "set", port, "mtu", "9000"]);
+    }
+    must(&[
+        "ip", "-n", &bridge_ns, "link", "set", &bridge, "mtu", "9000",
+    ]);
+    must(&["ip", "-n", &s.pc1, "link", "set", "eth0", "mtu", "9000"]);
+    must(&["ip", "-n", &s.gw1.ns, "link", "set", "eth1", "mtu", "9000"]);
+    let before = net.stat(&s.gw1, "dropped_oversize");
+    let frames_before = net.stat(&s.gw2, "rx_frames");
+    let (sent, recv, out) = ping(
+        &s.pc1,
+        &[
+            "-q", "-M", "do", "-s", "8000", "-c", "20", "-i", "0.05", "-W", "1",
+        ],
+        "192.168.77.20",
+    );
+    c.check(
+        sent == 20 && recv == 0,
+        format!(
+            "jumbo pings pc1 -> pc2: {recv}/{sent} replies (want 0/20){}",
+            detail(recv == 0, &out)
+        ),
+    );
+    let dropped = net.stat(&s.gw1, "dropped_oversize") - before;
+    c.check(
+        dropped >= 20,
+        format!("gw1 counted {dropped} oversize frames (want >= 20)"),
+    );
+    // gw2 may receive ARP and the like meanwhile, never the jumbo frames.
+    let frames = net.stat(&s.gw2, "rx_frames") - frames_before;
+    c.check(
+        frames < 20,
+        format!("gw2 received {frames} frames while 20 jumbo frames were sent (want < 20)"),
+    );
+    let (sent, recv, out) = ping(
+        &s.pc1,
+        &["-q", "-c", "5", "-i", "0.2", "-W", "1"],
+        "192.168.77.20",
+    );
+    c.check(
+        recv >= 4,
+        format!(
+            "ordinary pings after the jumbo frames: {recv}/{sent} (want >= 4){}",
+            detail(recv >= 4, &out)
+        ),
+    );
+    c.check(net.status(&s.gw1).is_ok(), "gw1's console answers");
     c.finish(TEST);
 }

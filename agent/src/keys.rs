@@ -161,6 +161,8 @@ pub enum KeyError {
     Malformed { path: PathBuf, reason: String },
     /// `write_private` never replaces an existing key.
     Exists { path: PathBuf },
+    /// Group or others may read the private key.
+    TooOpen { path: PathBuf },
     /// No randomness for a new key.
     Random {
         path: PathBuf,
@@ -185,6 +187,11 @@ impl fmt::Display for KeyError {
             KeyError::Exists { path } => write!(
                 f,
                 "key file {} already exists; refusing to overwrite it",
+                path.display()
+            ),
+            KeyError::TooOpen { path } => write!(
+                f,
+                "key file {} is readable by group or others (chmod 600 it)",
                 path.display()
             ),
             KeyError::Random { path, error } => write!(
@@ -338,6 +345,43 @@ fn link_into_place(tmp: &Path, path: &Path) -> io::Result<()> {
             fs::rename(tmp, path)
         }
     }
+}
+
+/// What `cloudy check-config` found at the key file path.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum KeyFileState {
+    /// A valid key file, mode 0600 or stricter: this public key.
+    Valid([u8; 32]),
+    /// No file yet: the daemon's first start creates one (a reload never does).
+    Missing,
+}
+
+/// Check a key file as the daemon will read it, and stricter: a
+/// directory, unreadable or malformed contents, or a mode that lets group
+/// or others read it are errors. A missing file is not (first start).
+pub fn check_key_file(path: &Path) -> Result<KeyFileState, KeyError> {
+    let malformed = |reason: &str| KeyError::Malformed {
+        path: path.to_path_buf(),
+        reason: reason.to_string(),
+    };
+    match fs::symlink_metadata(path) {
+        Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(KeyFileState::Missing),
+        Err(error) => {
+            return Err(KeyError::Read {
+                path: path.to_path_buf(),
+                error,
+            })
+        }
+        Ok(meta) if meta.is_dir() => return Err(malformed("is a directory")),
+        Ok(_) => {}
+    }
+    let key = read_private(path)?;
+    if is_too_open(path) {
+        return Err(KeyError::TooOpen {
+            path: path.to_path_buf(),
+        });
+    }
+    Ok(KeyFileState::Valid(public_key_of(&key)))
 }
 
 /// Read the key file, or create it with a new key when it does not exist.
@@ -535,6 +579,29 @@ mod tests {
         assert!(is_too_open(&path));
         assert_eq!(read_private(&path).unwrap(), [7; 32]);
         assert!(!is_too_open(&dir.0.join("missing")));
+    }
+
+    #[test]
+    fn check_key_file_states() {
+        let dir = TempDir::new("check");
+        let path = dir.0.join("key");
+        assert_eq!(check_key_file(&path).unwrap(), KeyFileState::Missing);
+        write_private(&path, &[7; 32]).unwrap();
+        assert_eq!(
+            check_key_file(&path).unwrap(),
+            KeyFileState::Valid(public_key_of(&[7; 32]))
+        );
+        fs::set_permissions(&path, fs::Permissions::from_mode(0o644)).unwrap();
+        let e = check_key_file(&path).unwrap_err().to_string();
+        assert!(e.contains("chmod 600"), "{e}");
+        let e = check_key_file(&dir.0).unwrap_err().to_string();
+        assert!(e.contains("is a directory"), "{e}");
+        // A 40-character key (a truncated copy) is malformed.
+        let short = dir.0.join("short");
+        fs::write(&short, "A".repeat(40)).unwrap();
+        fs::set_permissions(&short, fs::Permissions::from_mode(0o600)).unwrap();
+        let e = check_key_file(&short).unwrap_err().to_string();
+        assert!(e.contains("40 characters"), "{e}");
     }
 
     #[test]

@@ -390,7 +390,9 @@ fn e_hostile_input() {
 }
 
 /// (f) SIGHUP with a broken config keeps the old config running and logs
-/// file:line; `check-config` reports the same.
+/// file:line; `check-config` reports the same. Then a bad file, a mistyped key path and a peer holding the box's own
+/// key: each reload is refused with its reason, and the box keeps its
+/// identity, sessions and traffic.
 #[test]
 fn f_bad_reload_keeps_running() {
     let Some(mut net) = Net::new("f_bad_reload_keeps_running") else {
@@ -442,6 +444,49 @@ fn f_bad_reload_keeps_running() {
     net.wait_ping(&c.ns, a.o4(), PING);
     let st = net.status(&a).expect("status");
     assert_eq!(st["listen_port"], PORT, "{st}");
+
+    // A mistyped key path on reload: refused, the identity stays, no new
+    // key is made (it used to generate one and drop the box out).
+    let typo = a.key_file.with_file_name("kye");
+    let key_line = format!("option key_file '{}'", a.key_file.display());
+    assert!(good.contains(&key_line), "{good}");
+    let typoed = good.replace(&key_line, &format!("option key_file '{}'", typo.display()));
+    std::fs::write(&a.conf, &typoed).expect("write");
+    net.reload(&a);
+    wait_until(
+        "key reload error in the log",
+        Duration::from_secs(10),
+        Duration::from_millis(100),
+        || {
+            net.log_text(&a)
+                .contains(&format!("cannot read key file {}", typo.display()))
+                .then_some(())
+        },
+    )
+    .unwrap_or_else(|e| panic!("{e}; log:\n{}", net.log_text(&a)));
+    assert!(!typo.exists(), "reload created a new key at {typo:?}");
+    let st = net.status(&a).expect("status");
+    assert_eq!(st["public_key"], a.public_key.as_str(), "identity changed");
+    // A peer section holding the box's own key: refused too.
+    let own = good.replace(&b.public_key, &a.public_key);
+    std::fs::write(&a.conf, &own).expect("write");
+    let chk = net.cloudy(&a, &["check-config"]);
+    assert!(
+        chk.code() == Some(1) && chk.stderr.contains("own public key"),
+        "{chk}"
+    );
+    net.reload(&a);
+    wait_until(
+        "own-key reload error in the log",
+        Duration::from_secs(10),
+        Duration::from_millis(100),
+        || net.log_text(&a).contains("own public key").then_some(()),
+    )
+    .unwrap_or_else(|e| panic!("{e}; log:\n{}", net.log_text(&a)));
+    for p in ["box2", "box3"] {
+        net.wait_peer_state(&a, p, "up", MESH);
+    }
+    net.wait_ping(&a.ns, b.o4(), PING);
 }
 
 /// (g) a peer added by SIGHUP joins while a continuous ping between two

@@ -154,3 +154,19 @@ impl fmt::Display for ConfigError {
 }
 
 impl std::error::Error for ConfigError {}
+
+impl Config {
+    /// A peer section holding this box's own public key is a mistake (a
+    /// copied config): the engine could never reach it, so it is an
+    /// error, never ignored silently.
+    pub fn check_own_key(&self, own_public: &[u8; 32]) -> Result<(), String> {
+        match self.peers.iter().find(|p| &p.public_key == own_public) {
+            Some(p) => Err(format!(
+                "peer '{}' holds this box's own public key (from {}): remove that section",
+                p.name,
+                self.agent.key_file.display()
+            )),
+            None => Ok(()),
+        }
+    }
+}

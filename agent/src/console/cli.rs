@@ -20,6 +20,7 @@ use super::proto::{Request, Response};
 use super::server::call;
 use super::DEFAULT_SOCKET_PATH;
 use crate::config::{DEFAULT_CONFIG_PATH, DEFAULT_KEY_FILE};
+use crate::keys::KeyFileState;
 use crate::time::Duration;
 
 /// How long `status`, `peers` and `pubkey` wait for the daemon, in all.
@@ -453,11 +454,22 @@ pub fn run(cli: &Cli, out: &mut dyn Write) -> Result<(), Failure> {
         Command::CheckConfig => {
             let config =
                 crate::config::uci::load(&cli.config).map_err(|e| Failure::Plain(e.to_string()))?;
+            let key_file = &config.agent.key_file;
+            let key = match crate::keys::check_key_file(key_file).map_err(|e| err(e.to_string()))? {
+                KeyFileState::Valid(public) => {
+                    config.check_own_key(&public).map_err(err)?;
+                    "key ok".to_string()
+                }
+                KeyFileState::Missing => format!(
+                    "no key file yet: the daemon's first start creates {}",
+                    key_file.display()
+                ),
+            };
             let n = config.peers.len();
             let peers = if n == 1 { "peer" } else { "peers" };
             emit(
                 out,
-                &format!("ok: {} ({n} {peers})\n", cli.config.display()),
+                &format!("ok: {} ({n} {peers}; {key})\n", cli.config.display()),
             );
         }
         Command::Keygen(file) => {
@@ -889,6 +901,51 @@ mod test {
             r => panic!("unexpected {r:?}"),
         }
         assert!(out.is_empty());
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+
+    /// check-config reads the key file as the daemon will, and refuses a
+    /// peer holding the box's own key.
+    #[test]
+    fn check_config_checks_the_key_file() {
+        use std::os::unix::fs::PermissionsExt;
+        let dir = temp_dir("checkkey");
+        let key = dir.join("key");
+        let config = dir.join("cloudy");
+        let write_config = |peer_key: &str| {
+            let text = format!(
+                "config agent\n\toption name 'a'\n\toption cloud 'c'\n\toption key_file '{}'\n\
+                 config peer 'b'\n\toption public_key '{peer_key}'\n",
+                key.display()
+            );
+            std::fs::write(&config, text).unwrap();
+        };
+        let other = crate::keys::encode_public(&crate::keys::public_key_of(&[9; 32]));
+        write_config(&other);
+        let mut cli = cli_in(&dir, Command::CheckConfig, false);
+        cli.config = config.clone();
+        let check = |cli: &Cli| match run_capture(cli) {
+            (Ok(()), out) => Ok(out),
+            (Err(f), _) => Err(f.line()),
+        };
+        let out = check(&cli).unwrap();
+        assert!(out.contains("no key file yet"), "{out}");
+        std::fs::create_dir(&key).unwrap();
+        assert!(check(&cli).unwrap_err().contains("is a directory"));
+        std::fs::remove_dir(&key).unwrap();
+        crate::keys::write_private(&key, &[7; 32]).unwrap();
+        assert!(check(&cli).unwrap().contains("key ok"));
+        std::fs::set_permissions(&key, std::fs::Permissions::from_mode(0o644)).unwrap();
+        assert!(check(&cli).unwrap_err().contains("chmod 600"));
+        std::fs::set_permissions(&key, std::fs::Permissions::from_mode(0o600)).unwrap();
+        write_config(&crate::keys::encode_public(&crate::keys::public_key_of(
+            &[7; 32],
+        )));
+        let e = check(&cli).unwrap_err();
+        assert!(
+            e.contains("peer 'b' holds this box's own public key"),
+            "{e}"
+        );
         let _ = std::fs::remove_dir_all(&dir);
     }
 

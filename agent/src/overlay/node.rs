@@ -225,7 +225,8 @@ impl Node {
         let mut node = Node {
             id: Identity::new(cfg.private_key, cfg.public_key, &cfg.name, &cfg.cloud),
             peers: (0..MAX_PEERS).map(|_| None).collect(),
-            macs: MacTable::new(),
+            // A random hash key: a LAN host cannot aim MAC addresses at one bucket.
+            macs: MacTable::with_seed(u64::from_ne_bytes(noise::random_bytes())),
             guard: HandshakeGuard::new(&cfg.public_key, now),
             stats: OverlayStats::default(),
             scratch: Box::new([0u8; MAX_DATAGRAM]),

@@ -285,22 +285,43 @@ fn node_config(cfg: &Config, names: &Resolver, private: [u8; 32], public: [u8; 3
     }
 }
 
-fn load_key(cfg: &Config) -> Result<([u8; 32], [u8; 32]), String> {
+/// The identity at start: the key file, created on the very first start.
+fn load_or_create_key(cfg: &Config) -> Result<([u8; 32], [u8; 32]), String> {
     let path = &cfg.agent.key_file;
     let (private, created) = keys::load_or_create(path).map_err(|e| e.to_string())?;
     if created {
-        info!("generated a new node key in {}", path.display());
-    } else if keys::is_too_open(path) {
+        warn!(
+            "no key file: generated a NEW node identity in {} (public key {})",
+            path.display(),
+            keys::encode_public(&keys::public_key_of(&private))
+        );
+    }
+    checked_identity(cfg, private)
+}
+
+/// The identity on reload: read only. A missing or unreadable key file
+/// is an error and the running identity stays (a typo in `key_file` must
+/// never make a new one and drop the box out of its cloud).
+fn reload_key(cfg: &Config) -> Result<([u8; 32], [u8; 32]), String> {
+    let private = keys::read_private(&cfg.agent.key_file).map_err(|e| e.to_string())?;
+    checked_identity(cfg, private)
+}
+
+fn checked_identity(cfg: &Config, private: [u8; 32]) -> Result<([u8; 32], [u8; 32]), String> {
+    let path = &cfg.agent.key_file;
+    if keys::is_too_open(path) {
         warn!("{} is readable by others: chmod 600 it", path.display());
     }
-    Ok((private, keys::public_key_of(&private)))
+    let public = keys::public_key_of(&private);
+    cfg.check_own_key(&public)?;
+    Ok((private, public))
 }
 
 /// Run the agent in the foreground until SIGTERM or SIGINT.
 pub fn run_daemon(config_path: &Path, socket_path: &Path) -> Result<(), String> {
     let cfg = uci::load(config_path).map_err(|e| e.to_string())?;
     crate::log::set_level(cfg.agent.log_level);
-    let (private, public) = load_key(&cfg)?;
+    let (private, public) = load_or_create_key(&cfg)?;
     let mut signals = Signals::new().map_err(|e| format!("signals: {e}"))?;
     let socks = UdpSockets::bind(cfg.agent.listen_port)
         .map_err(|e| format!("cannot bind UDP port {}: {e}", cfg.agent.listen_port))?;
@@ -695,17 +716,22 @@ impl Daemon {
         let old = std::mem::replace(&mut self.cfg, new);
         let (o, n) = (&old.agent, &self.cfg.agent);
         crate::log::set_level(n.log_level);
-        if agent("key_file") {
-            match load_key(&self.cfg) {
-                Ok((private, public)) => {
-                    self.private = private;
-                    self.public = public;
-                }
-                Err(e) => {
-                    error!("reload refused: {e}");
-                    self.cfg = old;
-                    return;
-                }
+        let identity = if agent("key_file") {
+            reload_key(&self.cfg)
+        } else {
+            self.cfg
+                .check_own_key(&self.public)
+                .map(|()| (self.private, self.public))
+        };
+        match identity {
+            Ok((private, public)) => {
+                self.private = private;
+                self.public = public;
+            }
+            Err(e) => {
+                error!("reload refused, keeping the running configuration: {e}");
+                self.cfg = old;
+                return;
             }
         }
         if restart(Part::Sockets) {

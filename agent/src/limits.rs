@@ -24,9 +24,21 @@ pub const MAX_NAME_LEN: usize = 32;
 
 // ---- overlay: timers (cf. WireGuard paper §6) ----
 
-/// Keepalive/RTT probe interval on an established session.
-pub const KEEPALIVE_INTERVAL: Duration = Duration::from_secs(5);
-/// A peer silent for 3 keepalive intervals is dead.
+/// Keepalive/RTT probe interval on an established session. Short enough
+/// that a restarted peer is noticed within 3 s: the keepalive reaches it,
+/// it answers "session unknown", and a handshake follows at once (about
+/// 70 bytes each way per peer every 2 s).
+pub const KEEPALIVE_INTERVAL: Duration = Duration::from_secs(2);
+/// A keepalive with no authenticated answer in this time starts a new
+/// handshake (the old session stays until the new one is confirmed).
+pub const PROBE_TIMEOUT: Duration = Duration::from_secs(1);
+/// No handshake is started by a hint or an unanswered keepalive within
+/// this time of the last completed one (bounds what forged hints cost).
+pub const HINT_HOLDOFF: Duration = Duration::from_secs(2);
+/// "Session unknown" hints sent per second at most, and their burst.
+pub const HINTS_PER_SEC: u32 = 20;
+pub const HINT_BURST: u32 = 20;
+/// A peer silent this long is dead (several keepalives lost).
 pub const DEAD_AFTER: Duration = Duration::from_secs(15);
 /// Initiator starts a new handshake after this session age.
 pub const REKEY_AFTER_TIME: Duration = Duration::from_secs(120);

@@ -209,18 +209,24 @@ fn check_wire_packets() -> CheckResult {
         DATA_PACKET.get(..16).unwrap_or_default(),
     )?;
 
-    let cookie = [0xab; wire::COOKIE_LEN];
+    let (nonce, sealed) = (
+        [0xab; wire::COOKIE_NONCE_LEN],
+        [0xcd; wire::SEALED_COOKIE_LEN],
+    );
     let mut buf = [0u8; wire::COOKIE_REPLY_LEN];
-    let n = wire::emit_cookie_reply(&mut buf, 0xdead_beef, &cookie).map_err(|e| e.to_string())?;
+    let n = wire::emit_cookie_reply(&mut buf, 0xdead_beef, &nonce, &sealed)
+        .map_err(|e| e.to_string())?;
     let mut want = vec![0x03, 0, 0, 0, 0xde, 0xad, 0xbe, 0xef];
-    want.extend_from_slice(&cookie);
+    want.extend_from_slice(&nonce);
+    want.extend_from_slice(&sealed);
     same_bytes("cookie reply emit", buf.get(..n).unwrap_or_default(), &want)?;
     same(
         "cookie reply parse",
         Packet::parse(&want),
         Ok(Packet::CookieReply {
             receiver_index: 0xdead_beef,
-            cookie,
+            nonce,
+            sealed,
         }),
     )?;
 

@@ -81,6 +81,52 @@ impl fmt::Display for Instant {
     }
 }
 
+/// A token bucket: `per_sec` tokens a second up to `burst`. Fixed size;
+/// time comes in as an argument like everywhere else.
+#[derive(Clone, Debug)]
+pub struct TokenBucket {
+    tokens: u32,
+    burst: u32,
+    per_sec: u32,
+    refilled: Instant,
+}
+
+impl TokenBucket {
+    /// A full bucket.
+    pub fn new(per_sec: u32, burst: u32, now: Instant) -> Self {
+        TokenBucket {
+            tokens: burst,
+            burst,
+            per_sec,
+            refilled: now,
+        }
+    }
+
+    fn refill(&mut self, now: Instant) {
+        let add = now.since(self.refilled).as_millis() * u128::from(self.per_sec) / 1000;
+        if add > 0 {
+            let add = u32::try_from(add).unwrap_or(u32::MAX);
+            self.tokens = self.tokens.saturating_add(add).min(self.burst);
+            self.refilled = now;
+        }
+    }
+
+    /// Take one token if there is one.
+    pub fn take(&mut self, now: Instant) -> bool {
+        self.refill(now);
+        if self.tokens == 0 {
+            return false;
+        }
+        self.tokens -= 1;
+        true
+    }
+
+    /// True while no token is left (as of the last `take`).
+    pub fn is_empty(&self) -> bool {
+        self.tokens == 0
+    }
+}
+
 /// Earlier of two optional deadlines (`None` means "no deadline").
 pub fn earliest(a: Option<Instant>, b: Option<Instant>) -> Option<Instant> {
     match (a, b) {
@@ -119,5 +165,18 @@ mod test {
         assert_eq!(earliest(a, b), b);
         assert_eq!(earliest(None, a), a);
         assert_eq!(earliest(None, None), None);
+    }
+
+    #[test]
+    fn token_bucket_refills_at_its_rate() {
+        let t0 = Instant::from_secs(100);
+        let mut b = TokenBucket::new(10, 3, t0);
+        assert!(b.take(t0) && b.take(t0) && b.take(t0));
+        assert!(!b.take(t0) && b.is_empty());
+        // 10/s: one token after 100 ms, never more than the burst.
+        assert!(!b.take(t0 + Duration::from_millis(50)));
+        assert!(b.take(t0 + Duration::from_millis(100)));
+        let later = t0 + Duration::from_secs(60);
+        assert_eq!((0..10).filter(|_| b.take(later)).count(), 3);
     }
 }

@@ -615,3 +615,61 @@ fn j_endpoint_by_host_name() {
         "{log}"
     );
 }
+
+/// (k) A box killed and restarted (new process, no memory of sessions) is
+/// reached again by every peer within 3 s, a peer behind NAT included
+/// (that one the restarted box cannot reach by itself: its next keepalive
+/// draws a "session unknown" hint, and it handshakes at once). Before,
+/// the NAT'ed peer kept sending on the dead session for about 16 s.
+#[test]
+fn k_restarted_box_found_within_3s() {
+    let Some(mut net) = Net::new("k_restarted_box_found_within_3s") else {
+        return;
+    };
+    let lan = net.segment();
+    let hub = net.node("hub", lan);
+    let b = net.node("box2", lan);
+    let (router, gw, inner) = net.nat_router("nat", lan);
+    let _ = router;
+    let d = net.node("box4", inner);
+    net.default_route(&d.ns, gw);
+    net.configure(&hub, &[(&b, true), (&d, false)]);
+    net.configure(&b, &[(&hub, true)]);
+    net.configure(&d, &[(&hub, true)]);
+    for n in [&hub, &b, &d] {
+        net.start(n);
+    }
+    net.wait_peer_state(&hub, "box2", "up", MESH);
+    net.wait_peer_state(&hub, "box4", "up", MESH);
+    net.wait_ping(&d.ns, hub.o4(), PING);
+    let mut worst = Duration::ZERO;
+    for round in 0..2 {
+        net.kill(&hub);
+        std::thread::sleep(Duration::from_millis(500));
+        net.start(&hub);
+        let t = Instant::now();
+        wait_until(
+            "the restarted hub to see both peers up",
+            Duration::from_secs(20),
+            Duration::from_millis(50),
+            || {
+                let up = |name| net.peer(&hub, name).is_some_and(|p| p["state"] == "up");
+                (up("box2") && up("box4")).then_some(())
+            },
+        )
+        .unwrap_or_else(|e| panic!("{e}; hub log:\n{}", tail(&hub.log, 30)));
+        let took = t.elapsed();
+        eprintln!("k_restarted_box_found_within_3s: round {round}: both peers up after {took:?}");
+        worst = worst.max(took);
+        net.wait_ping(&d.ns, hub.o4(), PING);
+        net.wait_ping(&hub.ns, b.o4(), PING);
+    }
+    let hints = net.status(&d).expect("status")["stats"]["hints_received"]
+        .as_u64()
+        .unwrap_or(0);
+    assert!(hints >= 1, "box4 never acted on a session-unknown hint");
+    assert!(
+        worst <= Duration::from_secs(3),
+        "a peer came back only after {worst:?} (target: 3 s)"
+    );
+}

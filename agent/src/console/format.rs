@@ -334,8 +334,13 @@ pub fn status_text(s: &StatusInfo) -> String {
     line(
         "handshakes",
         format!(
-            "{} completed, {} cookies sent",
-            st.handshakes_completed, st.cookies_sent
+            "{} completed, cookies {} sent, {} received, {} refused; restart hints {} sent, {} received",
+            st.handshakes_completed,
+            st.cookies_sent,
+            st.cookies_received,
+            st.cookies_refused,
+            st.hints_sent,
+            st.hints_received
         ),
     );
     line(
@@ -521,6 +526,10 @@ fn stats_object(j: &mut Json, st: &OverlayStats) {
     j.num("dropped_replay", st.dropped_replay);
     j.num("dropped_stale", st.dropped_stale);
     j.num("cookies_sent", st.cookies_sent);
+    j.num("cookies_received", st.cookies_received);
+    j.num("cookies_refused", st.cookies_refused);
+    j.num("hints_sent", st.hints_sent);
+    j.num("hints_received", st.hints_received);
     j.num("dropped_no_route", st.dropped_no_route);
     j.num("relayed_frames", st.relayed_frames);
     j.num("dropped_oversize", st.dropped_oversize);

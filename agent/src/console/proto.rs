@@ -406,7 +406,7 @@ mod test {
         b.extend_from_slice(&[0xac, 0x02]); // 300
         b.extend_from_slice(&[2, 3, 1, 1, 5]);
         b.push(1); // rx_packets
-        b.extend_from_slice(&[0; 11]);
+        b.extend_from_slice(&[0; 15]); // .. cookies and restart hints
         b.extend_from_slice(&[0xc8, 0x01]); // relayed_frames = 200
         b.push(0); // dropped_oversize
         b.extend_from_slice(&[1, 0, 0, 0, 0, 3, 0, 0]); // device: offload, .., mss_clamped = 3

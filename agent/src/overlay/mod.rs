@@ -118,6 +118,15 @@ pub struct OverlayStats {
     pub dropped_stale: u64,
     /// Handshakes answered with a cookie instead (under load).
     pub cookies_sent: u64,
+    /// Cookie replies that opened for a handshake in flight (used on its retry).
+    pub cookies_received: u64,
+    /// Cookie replies refused: no handshake in flight to that address, or
+    /// not sealed for it (forged).
+    pub cookies_refused: u64,
+    /// "Session unknown" hints sent for data that matched no session (we restarted).
+    pub hints_sent: u64,
+    /// Hints received that started a new handshake at once (the peer restarted).
+    pub hints_received: u64,
     /// Frames to a member with no route right now.
     pub dropped_no_route: u64,
     pub relayed_frames: u64,

@@ -31,7 +31,7 @@ use super::switch::{is_multicast, MacTable};
 use super::wire::{self, GossipEntry, GossipWriter, Message, Packet, DATA_HEADER_LEN, TAG_LEN};
 use super::{peer_id, Outbox, OverlayStats, PeerId, PeerInfo, PeerState, PublicKey};
 use crate::limits::*;
-use crate::time::{Duration, Instant};
+use crate::time::{Duration, Instant, TokenBucket};
 use crate::{debug, info};
 
 /// Timer resolution of the engine (handshake retries, keepalives).
@@ -70,6 +70,8 @@ pub struct NodeConfig {
 struct Pending {
     init: Initiation,
     sent_at: Instant,
+    /// Where the initiation went: only a cookie reply from there is read.
+    to: SocketAddr,
 }
 
 struct Peer {
@@ -93,6 +95,8 @@ struct Peer {
     rtt_us: Option<u64>,
     ping_seq: u32,
     ping_due: Instant,
+    /// When the last keepalive went out, until an answer or its timeout.
+    probe_sent: Option<Instant>,
     gossip_due: Instant,
     /// Slot of the member that relays for us, while no direct session.
     relay: Option<usize>,
@@ -134,6 +138,7 @@ impl Peer {
             rtt_us: None,
             ping_seq: 0,
             ping_due: now,
+            probe_sent: None,
             gossip_due: now,
             relay: None,
             relay_seen: now,
@@ -210,6 +215,8 @@ pub struct Node {
     peers: Vec<Option<Peer>>,
     macs: MacTable<u8>,
     guard: HandshakeGuard,
+    /// Rate of "session unknown" hints we send.
+    hint_bucket: TokenBucket,
     stats: OverlayStats,
     scratch: Box<[u8; MAX_DATAGRAM]>,
     /// Wall-clock microseconds at `Instant::ZERO`, for handshake timestamps.
@@ -228,6 +235,7 @@ impl Node {
             // A random hash key: a LAN host cannot aim MAC addresses at one bucket.
             macs: MacTable::with_seed(u64::from_ne_bytes(noise::random_bytes())),
             guard: HandshakeGuard::new(&cfg.public_key, now),
+            hint_bucket: TokenBucket::new(HINTS_PER_SEC, HINT_BURST, now),
             stats: OverlayStats::default(),
             scratch: Box::new([0u8; MAX_DATAGRAM]),
             clock_base: wall_clock_micros.saturating_sub(now.micros()),

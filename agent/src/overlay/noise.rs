@@ -13,7 +13,11 @@
 //! - DoS guard (WireGuard §5.3): mac1 (keyed BLAKE2s by the responder's
 //!   public key) is checked before any Diffie-Hellman; under load a valid
 //!   mac2 keyed by a cookie bound to the source address is demanded. The
-//!   load test is one global token bucket: no per-source state.
+//!   load test is one global token bucket: no per-source state. The
+//!   cookie travels sealed (XChaCha20-Poly1305 under a key derived from the
+//!   responder's public key, the initiation's mac1 as associated data, as
+//!   WireGuard §5.4.7), so only the initiator of that very message, which
+//!   knows both, can open it, and a forged reply fails its tag.
 
 use core::fmt;
 use std::net::SocketAddr;
@@ -21,12 +25,14 @@ use std::net::SocketAddr;
 use blake2::digest::{consts::U16, FixedOutput, KeyInit, Update};
 use blake2::{Blake2s256, Blake2sMac, Digest};
 
-use super::wire::{self, COOKIE_LEN, DATA_HEADER_LEN, MAC_LEN, TAG_LEN};
+use super::wire::{
+    self, COOKIE_LEN, COOKIE_NONCE_LEN, DATA_HEADER_LEN, MAC_LEN, SEALED_COOKIE_LEN, TAG_LEN,
+};
 use super::PublicKey;
 use crate::limits::{
     COOKIE_SECRET_LIFETIME, HANDSHAKES_PER_SEC, HANDSHAKE_BURST, MAX_NAME_LEN, REPLAY_WINDOW_BITS,
 };
-use crate::time::{Duration, Instant};
+use crate::time::{Duration, Instant, TokenBucket};
 
 const NOISE_PARAMS: &str = "Noise_IK_25519_ChaChaPoly_BLAKE2s";
 const PROLOGUE_PREFIX: &[u8] = b"cloudy overlay v1\0";
@@ -118,11 +124,60 @@ fn decode_payload(p: &[u8]) -> Result<HandshakePayload, NoiseError> {
 // ---------------------------------------------------------------------
 // mac1 / mac2 / cookies
 
-fn mac1_key(responder: &PublicKey) -> [u8; 32] {
+fn labelled_key(label: &[u8; 8], responder: &PublicKey) -> [u8; 32] {
     let mut h = Blake2s256::new();
-    Digest::update(&mut h, b"mac1----");
+    Digest::update(&mut h, label);
     Digest::update(&mut h, responder);
     h.finalize().into()
+}
+
+fn mac1_key(responder: &PublicKey) -> [u8; 32] {
+    labelled_key(b"mac1----", responder)
+}
+
+/// Key that seals cookie replies from `responder` (WireGuard §5.4.7).
+pub(crate) fn cookie_key(responder: &PublicKey) -> [u8; 32] {
+    labelled_key(b"cookie--", responder)
+}
+
+/// A cookie reply's nonce and sealed cookie, bound to `mac1`.
+pub fn seal_cookie(
+    key: &[u8; 32],
+    cookie: &[u8; COOKIE_LEN],
+    mac1: &[u8],
+) -> ([u8; COOKIE_NONCE_LEN], [u8; SEALED_COOKIE_LEN]) {
+    use chacha20poly1305::aead::AeadInPlace;
+    use chacha20poly1305::KeyInit;
+    let nonce: [u8; COOKIE_NONCE_LEN] = random_bytes();
+    let mut sealed = [0u8; SEALED_COOKIE_LEN];
+    sealed[..COOKIE_LEN].copy_from_slice(cookie);
+    let aead = chacha20poly1305::XChaCha20Poly1305::new(key.into());
+    // Encrypting 16 bytes in place cannot fail (only overlong inputs do).
+    if let Ok(tag) =
+        aead.encrypt_in_place_detached((&nonce).into(), mac1, &mut sealed[..COOKIE_LEN])
+    {
+        sealed[COOKIE_LEN..].copy_from_slice(&tag);
+    }
+    (nonce, sealed)
+}
+
+/// Open a cookie reply from `responder` to our initiation that carried
+/// `mac1`; `None` when it was not sealed for exactly that message.
+pub fn open_cookie(
+    responder: &PublicKey,
+    mac1: &[u8],
+    nonce: &[u8; COOKIE_NONCE_LEN],
+    sealed: &[u8; SEALED_COOKIE_LEN],
+) -> Option<[u8; COOKIE_LEN]> {
+    use chacha20poly1305::aead::AeadInPlace;
+    use chacha20poly1305::KeyInit;
+    let aead = chacha20poly1305::XChaCha20Poly1305::new((&cookie_key(responder)).into());
+    let mut cookie = [0u8; COOKIE_LEN];
+    cookie.copy_from_slice(&sealed[..COOKIE_LEN]);
+    let tag = chacha20poly1305::Tag::clone_from_slice(&sealed[COOKIE_LEN..]);
+    aead.decrypt_in_place_detached(nonce.into(), mac1, &mut cookie, &tag)
+        .ok()?;
+    Some(cookie)
 }
 
 fn mac16(key: &[u8], data: &[u8]) -> [u8; MAC_LEN] {
@@ -162,8 +217,9 @@ fn seal_macs(
 pub enum GuardVerdict {
     /// Go on with the (expensive) handshake.
     Accept,
-    /// Under load and no valid cookie: answer with this cookie instead.
-    SendCookie([u8; COOKIE_LEN]),
+    /// Under load and no valid cookie: answer with a cookie reply instead,
+    /// this nonce and sealed cookie ([`seal_cookie`]).
+    SendCookie([u8; COOKIE_NONCE_LEN], [u8; SEALED_COOKIE_LEN]),
     /// mac1 is wrong: the sender does not know our public key. Drop.
     Reject,
 }
@@ -171,20 +227,20 @@ pub enum GuardVerdict {
 /// mac1 check, global token bucket, cookies. Holds no per-source state.
 pub struct HandshakeGuard {
     mac1_key: [u8; 32],
+    cookie_key: [u8; 32],
     secret: [u8; 32],
     secret_born: Instant,
-    tokens: u32,
-    refilled: Instant,
+    bucket: TokenBucket,
 }
 
 impl HandshakeGuard {
     pub fn new(our_public: &PublicKey, now: Instant) -> Self {
         HandshakeGuard {
             mac1_key: mac1_key(our_public),
+            cookie_key: cookie_key(our_public),
             secret: random_bytes(),
             secret_born: now,
-            tokens: HANDSHAKE_BURST,
-            refilled: now,
+            bucket: TokenBucket::new(HANDSHAKES_PER_SEC, HANDSHAKE_BURST, now),
         }
     }
 
@@ -198,17 +254,10 @@ impl HandshakeGuard {
         mac16(&self.secret, &data)
     }
 
-    fn refill(&mut self, now: Instant) {
+    fn rotate_secret(&mut self, now: Instant) {
         if now.since(self.secret_born) >= COOKIE_SECRET_LIFETIME {
             self.secret = random_bytes();
             self.secret_born = now;
-        }
-        let elapsed_ms = now.since(self.refilled).as_millis();
-        let add = elapsed_ms.saturating_mul(u128::from(HANDSHAKES_PER_SEC)) / 1000;
-        if add > 0 {
-            let add = u32::try_from(add).unwrap_or(u32::MAX);
-            self.tokens = self.tokens.saturating_add(add).min(HANDSHAKE_BURST);
-            self.refilled = now;
         }
     }
 
@@ -226,16 +275,16 @@ impl HandshakeGuard {
         if !ct_eq(&mac16(&self.mac1_key, covered1), mac1) {
             return GuardVerdict::Reject;
         }
-        self.refill(now);
-        if self.tokens > 0 {
-            self.tokens -= 1;
+        self.rotate_secret(now);
+        if self.bucket.take(now) {
             return GuardVerdict::Accept;
         }
         let cookie = self.cookie_for(from);
         if ct_eq(&mac16(&cookie, covered2), mac2) {
             GuardVerdict::Accept
         } else {
-            GuardVerdict::SendCookie(cookie)
+            let (nonce, sealed) = seal_cookie(&self.cookie_key, &cookie, mac1);
+            GuardVerdict::SendCookie(nonce, sealed)
         }
     }
 
@@ -246,7 +295,7 @@ impl HandshakeGuard {
 
     /// True while the bucket is empty (tests and status).
     pub fn under_load(&self) -> bool {
-        self.tokens == 0
+        self.bucket.is_empty()
     }
 }
 
@@ -291,6 +340,8 @@ impl Identity {
 pub struct Initiation {
     state: Box<snow::HandshakeState>,
     pub local_index: u32,
+    /// The mac1 it carried: a cookie reply for it is sealed to this.
+    pub mac1: [u8; MAC_LEN],
 }
 
 impl Initiation {
@@ -318,10 +369,13 @@ impl Initiation {
             .write_message(&payload[..plen], &mut buf[h..h + room])
             .map_err(|_| NoiseError::Handshake)?;
         let len = seal_macs(buf, h + n, remote, cookie);
+        let mut mac1 = [0u8; MAC_LEN];
+        mac1.copy_from_slice(&buf[h + n..h + n + MAC_LEN]);
         Ok((
             Initiation {
                 state: Box::new(state),
                 local_index,
+                mac1,
             },
             len,
         ))
@@ -826,10 +880,20 @@ mod test {
         for _ in 0..HANDSHAKE_BURST {
             assert_eq!(check(&mut guard, &buf[..n]), GuardVerdict::Accept);
         }
-        let GuardVerdict::SendCookie(cookie) = check(&mut guard, &buf[..n]) else {
+        let GuardVerdict::SendCookie(nonce, sealed) = check(&mut guard, &buf[..n]) else {
             panic!("no cookie")
         };
         assert!(guard.under_load());
+        // Only the initiator of that message opens the reply: it needs the
+        // responder's key and the message's mac1.
+        let mac1 = buf[n - 2 * MAC_LEN..n - MAC_LEN].to_vec();
+        assert_eq!(open_cookie(&a.public, &mac1, &nonce, &sealed), None);
+        assert_eq!(open_cookie(&b.public, &[0; MAC_LEN], &nonce, &sealed), None);
+        let mut forged = sealed;
+        forged[0] ^= 1;
+        assert_eq!(open_cookie(&b.public, &mac1, &nonce, &forged), None);
+        let cookie = open_cookie(&b.public, &mac1, &nonce, &sealed).expect("cookie opens");
+        assert_eq!(cookie, guard.cookie_for(from));
         let (_, n2) = Initiation::start(&a, &b.public, 1, 6, Some(&cookie), &mut buf).unwrap();
         assert_eq!(check(&mut guard, &buf[..n2]), GuardVerdict::Accept);
         // A cookie for another address does not work.
@@ -837,7 +901,7 @@ mod test {
         let (_, n3) = Initiation::start(&a, &b.public, 1, 7, Some(&other), &mut buf).unwrap();
         assert!(matches!(
             check(&mut guard, &buf[..n3]),
-            GuardVerdict::SendCookie(_)
+            GuardVerdict::SendCookie(..)
         ));
     }
 

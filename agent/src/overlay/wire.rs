@@ -3,11 +3,16 @@
 //!
 //! Layout follows WireGuard's (Donenfeld, "WireGuard", §5.4) with the
 //! Noise IK messages produced by `snow`. All integers are big-endian.
+//! The cookie reply is WireGuard's (§5.4.7): the cookie sealed with
+//! XChaCha20-Poly1305 under a key derived from the responder's public key,
+//! the initiation's mac1 as associated data. `SessionUnknown` is ours: an
+//! unauthenticated hint that the sender restarted (see `overlay::node`).
 //!
 //! ```text
 //! HandshakeInit   0:type=1 1..4:zero 4..8:sender_index 8..n-32:noise msg1 | mac1(16) mac2(16)
 //! HandshakeResp   0:type=2 1..4:zero 4..8:sender_index 8..12:receiver_index 12..n-32:noise msg2 | mac1 mac2
-//! CookieReply     0:type=3 1..4:zero 4..8:receiver_index 8..24:cookie
+//! CookieReply     0:type=3 1..4:zero 4..8:receiver_index 8..32:nonce(24) 32..64:sealed cookie(16)+tag(16)
+//! SessionUnknown  0:type=5 1..4:zero 4..8:receiver_index (of a data packet that matched no session)
 //! Data            0:type=4 1..4:zero 4..8:receiver_index 8..16:counter 16..n:ciphertext+tag(16)
 //! ```
 //!
@@ -38,6 +43,7 @@ pub const TYPE_HANDSHAKE_INIT: u8 = 1;
 pub const TYPE_HANDSHAKE_RESP: u8 = 2;
 pub const TYPE_COOKIE_REPLY: u8 = 3;
 pub const TYPE_DATA: u8 = 4;
+pub const TYPE_SESSION_UNKNOWN: u8 = 5;
 
 pub const MAC_LEN: usize = 16;
 pub const COOKIE_LEN: usize = 16;
@@ -45,7 +51,12 @@ pub const TAG_LEN: usize = 16;
 pub const DATA_HEADER_LEN: usize = 16;
 pub const INIT_HEADER_LEN: usize = 8;
 pub const RESP_HEADER_LEN: usize = 12;
-pub const COOKIE_REPLY_LEN: usize = 8 + COOKIE_LEN;
+/// XChaCha20-Poly1305 nonce of a cookie reply.
+pub const COOKIE_NONCE_LEN: usize = 24;
+/// The cookie and its tag.
+pub const SEALED_COOKIE_LEN: usize = COOKIE_LEN + TAG_LEN;
+pub const COOKIE_REPLY_LEN: usize = 8 + COOKIE_NONCE_LEN + SEALED_COOKIE_LEN;
+pub const SESSION_UNKNOWN_LEN: usize = 8;
 /// Noise IK message 1 without payload: e (32) + encrypted s (32 + 16) + payload tag (16).
 pub const NOISE_INIT_MIN: usize = 32 + 48 + 16;
 /// Noise IK message 2 without payload: e (32) + payload tag (16).
@@ -110,7 +121,11 @@ pub enum Packet<'a> {
     },
     CookieReply {
         receiver_index: u32,
-        cookie: [u8; COOKIE_LEN],
+        nonce: [u8; COOKIE_NONCE_LEN],
+        sealed: [u8; SEALED_COOKIE_LEN],
+    },
+    SessionUnknown {
+        receiver_index: u32,
     },
     Data {
         receiver_index: u32,
@@ -162,11 +177,22 @@ impl<'a> Packet<'a> {
                 if b.len() != COOKIE_REPLY_LEN {
                     return Err(WireError::Truncated);
                 }
-                let mut cookie = [0u8; COOKIE_LEN];
-                cookie.copy_from_slice(&b[8..COOKIE_REPLY_LEN]);
+                let mut nonce = [0u8; COOKIE_NONCE_LEN];
+                nonce.copy_from_slice(&b[8..8 + COOKIE_NONCE_LEN]);
+                let mut sealed = [0u8; SEALED_COOKIE_LEN];
+                sealed.copy_from_slice(&b[8 + COOKIE_NONCE_LEN..COOKIE_REPLY_LEN]);
                 Ok(Packet::CookieReply {
                     receiver_index: be32(b, 4)?,
-                    cookie,
+                    nonce,
+                    sealed,
+                })
+            }
+            TYPE_SESSION_UNKNOWN => {
+                if b.len() != SESSION_UNKNOWN_LEN {
+                    return Err(WireError::Truncated);
+                }
+                Ok(Packet::SessionUnknown {
+                    receiver_index: be32(b, 4)?,
                 })
             }
             TYPE_DATA => {
@@ -192,6 +218,7 @@ impl Packet<'_> {
             Packet::HandshakeInit { noise, .. } => INIT_HEADER_LEN + noise.len() + 2 * MAC_LEN,
             Packet::HandshakeResp { noise, .. } => RESP_HEADER_LEN + noise.len() + 2 * MAC_LEN,
             Packet::CookieReply { .. } => COOKIE_REPLY_LEN,
+            Packet::SessionUnknown { .. } => SESSION_UNKNOWN_LEN,
             Packet::Data { .. } => DATA_HEADER_LEN,
         }
     }
@@ -223,8 +250,12 @@ impl Packet<'_> {
             ),
             Packet::CookieReply {
                 receiver_index,
-                cookie,
-            } => return emit_cookie_reply(buf, *receiver_index, cookie),
+                nonce,
+                sealed,
+            } => return emit_cookie_reply(buf, *receiver_index, nonce, sealed),
+            Packet::SessionUnknown { receiver_index } => {
+                return emit_session_unknown(buf, *receiver_index)
+            }
             Packet::Data {
                 receiver_index,
                 counter,
@@ -274,13 +305,22 @@ pub fn emit_resp_header(
 pub fn emit_cookie_reply(
     buf: &mut [u8],
     receiver_index: u32,
-    cookie: &[u8; COOKIE_LEN],
+    nonce: &[u8; COOKIE_NONCE_LEN],
+    sealed: &[u8; SEALED_COOKIE_LEN],
 ) -> Result<usize, WireError> {
     let b = head::<COOKIE_REPLY_LEN>(buf)?;
     b[..4].copy_from_slice(&[TYPE_COOKIE_REPLY, 0, 0, 0]);
     b[4..8].copy_from_slice(&receiver_index.to_be_bytes());
-    b[8..].copy_from_slice(cookie);
+    b[8..8 + COOKIE_NONCE_LEN].copy_from_slice(nonce);
+    b[8 + COOKIE_NONCE_LEN..].copy_from_slice(sealed);
     Ok(COOKIE_REPLY_LEN)
+}
+
+pub fn emit_session_unknown(buf: &mut [u8], receiver_index: u32) -> Result<usize, WireError> {
+    let b = head::<SESSION_UNKNOWN_LEN>(buf)?;
+    b[..4].copy_from_slice(&[TYPE_SESSION_UNKNOWN, 0, 0, 0]);
+    b[4..8].copy_from_slice(&receiver_index.to_be_bytes());
+    Ok(SESSION_UNKNOWN_LEN)
 }
 
 pub fn emit_data_header(
@@ -731,12 +771,22 @@ mod test {
             })
         ));
         let mut c = [0u8; COOKIE_REPLY_LEN];
-        emit_cookie_reply(&mut c, 9, &[5; 16]).unwrap();
+        emit_cookie_reply(&mut c, 9, &[5; 24], &[6; 32]).unwrap();
         assert_eq!(
             Packet::parse(&c),
             Ok(Packet::CookieReply {
                 receiver_index: 9,
-                cookie: [5; 16]
+                nonce: [5; 24],
+                sealed: [6; 32],
+            })
+        );
+        let mut u = [0u8; SESSION_UNKNOWN_LEN];
+        emit_session_unknown(&mut u, 0x0102_0304).unwrap();
+        assert_eq!(u, [5, 0, 0, 0, 1, 2, 3, 4]);
+        assert_eq!(
+            Packet::parse(&u),
+            Ok(Packet::SessionUnknown {
+                receiver_index: 0x0102_0304
             })
         );
     }
@@ -860,12 +910,13 @@ mod test {
     #[test]
     fn emitters_never_panic_on_short_buffers() {
         type Emit = fn(&mut [u8]) -> Result<usize, WireError>;
-        let emitters: [(usize, Emit); 5] = [
+        let emitters: [(usize, Emit); 6] = [
             (INIT_HEADER_LEN, |b| emit_init_header(b, 1)),
             (RESP_HEADER_LEN, |b| emit_resp_header(b, 1, 2)),
             (COOKIE_REPLY_LEN, |b| {
-                emit_cookie_reply(b, 1, &[3; COOKIE_LEN])
+                emit_cookie_reply(b, 1, &[3; COOKIE_NONCE_LEN], &[4; SEALED_COOKIE_LEN])
             }),
+            (SESSION_UNKNOWN_LEN, |b| emit_session_unknown(b, 1)),
             (DATA_HEADER_LEN, |b| emit_data_header(b, 1, 2)),
             (PROBE_LEN, |b| emit_probe(b, true, 1, 2)),
         ];
@@ -949,9 +1000,10 @@ mod test {
         let mut resp = vec![2, 0, 0, 0, 0, 0, 0, 7, 0, 0, 0, 9];
         resp.extend((0..NOISE_RESP_MIN + 2 * MAC_LEN).map(|i| (i * 3) as u8));
         let mut cookie = vec![3, 0, 0, 0, 0, 0, 0, 9];
-        cookie.extend_from_slice(&[0xc0; COOKIE_LEN]);
+        cookie.extend_from_slice(&[0xc0; COOKIE_NONCE_LEN + SEALED_COOKIE_LEN]);
+        let unknown = vec![5, 0, 0, 0, 0, 0, 0, 9];
         let data = DATA_BYTES.to_vec();
-        for bytes in [init, resp, cookie, data] {
+        for bytes in [init, resp, cookie, unknown, data] {
             let p = Packet::parse(&bytes).unwrap();
             let len = p.buffer_len();
             let mut out = vec![0u8; len];

@@ -35,11 +35,14 @@ impl Node {
                     .check(now, from, mac1_covered, mac1, mac2_covered, mac2)
                 {
                     GuardVerdict::Reject => self.stats.dropped_auth += 1,
-                    GuardVerdict::SendCookie(cookie) => {
+                    GuardVerdict::SendCookie(nonce, sealed) => {
                         self.stats.cookies_sent += 1;
-                        if let Ok(n) =
-                            wire::emit_cookie_reply(&mut self.scratch[..], sender_index, &cookie)
-                        {
+                        if let Ok(n) = wire::emit_cookie_reply(
+                            &mut self.scratch[..],
+                            sender_index,
+                            &nonce,
+                            &sealed,
+                        ) {
                             out.send(from, &self.scratch[..n]);
                         }
                     }
@@ -62,8 +65,12 @@ impl Node {
             }
             Packet::CookieReply {
                 receiver_index,
-                cookie,
-            } => self.on_cookie(now, receiver_index, cookie, out),
+                nonce,
+                sealed,
+            } => self.on_cookie(now, from, receiver_index, &nonce, &sealed),
+            Packet::SessionUnknown { receiver_index } => {
+                self.on_session_unknown(now, from, receiver_index, out)
+            }
             Packet::Data {
                 receiver_index,
                 counter,
@@ -186,28 +193,91 @@ impl Node {
         let _ = out;
     }
 
+    /// A cookie reply (WireGuard §5.4.7): read only for the handshake in
+    /// flight to the address it came from, and only if it opens under that
+    /// peer's key and the initiation's mac1. It never cancels the
+    /// handshake: the cookie is kept for the retry (a forged reply used to
+    /// restart the handshake at once, so a sniffer could keep a box out).
     pub(super) fn on_cookie(
         &mut self,
         now: Instant,
+        from: SocketAddr,
         receiver_index: u32,
-        cookie: [u8; wire::COOKIE_LEN],
-        out: &mut dyn Outbox,
+        nonce: &[u8; wire::COOKIE_NONCE_LEN],
+        sealed: &[u8; wire::SEALED_COOKIE_LEN],
     ) {
         let slot = slot_of_index(receiver_index);
-        let Some(p) = self.peer_mut(slot) else { return };
-        if p.handshake
-            .as_ref()
-            .is_none_or(|h| h.init.local_index != receiver_index)
-        {
-            self.stats.dropped_stale += 1;
+        let cookie = self.peer(slot).and_then(|p| {
+            let h = p.handshake.as_ref()?;
+            if h.init.local_index != receiver_index || h.to != from {
+                return None;
+            }
+            noise::open_cookie(&p.key, &h.init.mac1, nonce, sealed)
+        });
+        match (cookie, self.peer_mut(slot)) {
+            (Some(cookie), Some(p)) => {
+                p.cookie = Some((cookie, now));
+                self.stats.cookies_received += 1;
+            }
+            _ => self.stats.cookies_refused += 1,
+        }
+    }
+
+    /// Data for a session we do not have: most likely we restarted and the
+    /// sender still uses the session it had with our previous run. Tell it
+    /// (8 bytes, smaller than what came in, globally rate limited), so it
+    /// starts a handshake now instead of after [`DEAD_AFTER`].
+    fn hint_session_unknown(
+        &mut self,
+        now: Instant,
+        from: SocketAddr,
+        index: u32,
+        out: &mut dyn Outbox,
+    ) {
+        if !self.hint_bucket.take(now) {
             return;
         }
-        let fresh = p.cookie.is_none_or(|(c, _)| c != cookie);
-        p.cookie = Some((cookie, now));
-        p.handshake = None;
-        if fresh {
-            self.initiate(now, slot, out);
+        if let Ok(n) = wire::emit_session_unknown(&mut self.scratch[..], index) {
+            self.stats.hints_sent += 1;
+            out.send(from, &self.scratch[..n]);
         }
+    }
+
+    /// A "session unknown" hint. Unauthenticated, so it only ever starts a
+    /// handshake (the current session stays until the new one is
+    /// confirmed), and only when it names the index our current session
+    /// sends to, comes from that session's endpoint, and no handshake with
+    /// this peer is pending or completed within [`HINT_HOLDOFF`]: a forger
+    /// (it must see our traffic to know the index) can at most make us
+    /// rekey every few seconds.
+    pub(super) fn on_session_unknown(
+        &mut self,
+        now: Instant,
+        from: SocketAddr,
+        index: u32,
+        out: &mut dyn Outbox,
+    ) {
+        let slot = self.peers.iter().position(|p| {
+            p.as_ref().is_some_and(|p| {
+                p.endpoint == Some(from)
+                    && p.current.as_ref().is_some_and(|s| s.remote_index == index)
+            })
+        });
+        let Some((slot, p)) = slot.and_then(|s| Some((s, self.peers[s].as_ref()?))) else {
+            return;
+        };
+        let quiet = p
+            .last_handshake
+            .is_none_or(|t| now.since(t) >= HINT_HOLDOFF);
+        if p.handshake.is_some() || !quiet {
+            return;
+        }
+        self.stats.hints_received += 1;
+        info!(
+            "peer {} lost our session (restarted?): new handshake",
+            p.name
+        );
+        self.initiate(now, slot, out);
     }
 
     pub(super) fn on_data(
@@ -222,6 +292,7 @@ impl Node {
         let slot = slot_of_index(index);
         let Some(p) = self.peers.get_mut(slot).and_then(Option::as_mut) else {
             self.stats.dropped_stale += 1;
+            self.hint_session_unknown(now, from, index, out);
             return;
         };
         let is = |s: &Option<Session>| s.as_ref().is_some_and(|s| s.local_index == index);
@@ -236,6 +307,7 @@ impl Node {
         };
         let Some(session) = session.filter(|s| s.age(now) < REJECT_AFTER_TIME) else {
             self.stats.dropped_stale += 1;
+            self.hint_session_unknown(now, from, index, out);
             return;
         };
         let range = match session.open(counter, packet) {

@@ -585,3 +585,99 @@ fn reload_adds_and_removes_peers_without_disturbing_others() {
         .iter()
         .all(|p| p.name != "box2"));
 }
+
+/// A box restarted (new sessions, no memory) is reached again within 3 s
+/// by a peer behind NAT that it cannot reach itself: the peer's next
+/// keepalive draws a "session unknown" hint and it handshakes at once
+/// (it used to wait for `DEAD_AFTER`, about 16 s).
+#[test]
+fn restarted_box_is_found_within_three_seconds_through_nat() {
+    // box1 public, box2 behind NAT; box1 has no endpoint for box2.
+    let mut net = Net::new(2, &[&[1], &[0]], true);
+    net.behind_nat(1);
+    net.boxes[0].cfg.peers[0].endpoints.clear();
+    net.restart(0);
+    net.restart(1);
+    net.run(Duration::from_secs(3));
+    assert_eq!(net.info(0, "box2").state, PeerState::Up);
+    for _ in 0..5 {
+        net.boxes[0].alive = false;
+        net.run(Duration::from_millis(300));
+        net.restart(0);
+        net.run(Duration::from_secs(3));
+        assert_eq!(
+            net.info(0, "box2").state,
+            PeerState::Up,
+            "box1 after restart"
+        );
+        assert_eq!(net.info(1, "box1").state, PeerState::Up);
+        let tag = 7;
+        net.send_frame(0, &frame(BCAST, mac(0), tag));
+        net.run(Duration::from_millis(50));
+        assert_eq!(
+            net.delivered_tags(1).last(),
+            Some(&tag),
+            "frame after restart"
+        );
+        net.run(Duration::from_secs(4));
+    }
+    assert!(net.boxes[1].node.stats().hints_received >= 5);
+}
+
+/// A sniffer on the segment answers every initiation it sees with a
+/// cookie reply sealed exactly as the responder would (it knows the public
+/// key and sees mac1), from the responder's address. The handshake in
+/// flight is never cancelled, so the session still comes up at once and
+/// the victim sends no storm of initiations (it used to: ~2,800/s).
+#[test]
+fn forged_cookie_replies_do_not_keep_a_box_out() {
+    let mut net = Net::new(2, &[&[1], &[0]], true);
+    // The forger's replies arrive before the real response.
+    net.latency = Duration::from_millis(5);
+    let responder = key(2).1;
+    let mut seen = 0;
+    let mut initiations = 0;
+    let end = net.now + Duration::from_secs(2);
+    while net.now < end {
+        net.step();
+        let new: Vec<_> = net.wire_log[seen..].to_vec();
+        seen = net.wire_log.len();
+        for (from, to, bytes) in new {
+            if from != addr(0) || bytes[0] != wire::TYPE_HANDSHAKE_INIT {
+                continue;
+            }
+            initiations += 1;
+            let Ok(Packet::HandshakeInit {
+                sender_index, mac1, ..
+            }) = Packet::parse(&bytes)
+            else {
+                continue;
+            };
+            for junk in 0..3u8 {
+                let (nonce, sealed) =
+                    noise::seal_cookie(&noise::cookie_key(&responder), &[junk; 16], mac1);
+                let mut reply = vec![0u8; wire::COOKIE_REPLY_LEN];
+                wire::emit_cookie_reply(&mut reply, sender_index, &nonce, &sealed).unwrap();
+                net.queue.push_front((net.now, to, from, reply));
+            }
+        }
+    }
+    assert_eq!(
+        net.info(0, "box2").state,
+        PeerState::Up,
+        "session within 2 s"
+    );
+    assert!(initiations <= 2, "{initiations} initiations in 2 s");
+    assert!(net.boxes[0].node.stats().cookies_received >= 3);
+    // Replies to no handshake in flight, or from elsewhere, are refused.
+    let mut out = Collect::default();
+    let (nonce, sealed) = noise::seal_cookie(&noise::cookie_key(&responder), &[1; 16], &[0; 16]);
+    let mut reply = vec![0u8; wire::COOKIE_REPLY_LEN];
+    wire::emit_cookie_reply(&mut reply, 1, &nonce, &sealed).unwrap();
+    let refused = net.boxes[0].node.stats().cookies_refused;
+    net.boxes[0]
+        .node
+        .handle_packet(net.now, addr(1), &mut reply, &mut out);
+    assert_eq!(net.boxes[0].node.stats().cookies_refused, refused + 1);
+    assert!(out.sent.is_empty());
+}

@@ -72,8 +72,26 @@ impl Node {
             self.initiate(now, slot, out);
         }
         let Some(p) = self.peer_mut(slot) else { return };
+        // A keepalive left unanswered: the other side may have restarted
+        // (or moved). Handshake now; the session stays until replaced.
+        if let Some(sent) = p.probe_sent {
+            if p.last_rx.is_some_and(|t| t >= sent) {
+                p.probe_sent = None;
+            } else if now.since(sent) >= PROBE_TIMEOUT {
+                p.probe_sent = None;
+                let quiet = p
+                    .last_handshake
+                    .is_none_or(|t| now.since(t) >= HINT_HOLDOFF);
+                if up && quiet && p.handshake.is_none() {
+                    debug!("keepalive to {} unanswered: new handshake", p.name);
+                    self.initiate(now, slot, out);
+                }
+            }
+        }
+        let Some(p) = self.peer_mut(slot) else { return };
         if up && now >= p.ping_due {
             p.ping_due = now + KEEPALIVE_INTERVAL;
+            p.probe_sent.get_or_insert(now);
             self.ping(now, slot, out);
         } else if !up && p.relay.is_some() && now >= p.ping_due {
             // Relayed members are probed through the relay for RTT.
@@ -120,7 +138,11 @@ impl Node {
         ) {
             Ok((init, n)) => {
                 debug!("handshake to {} at {to}", p.name);
-                p.handshake = Some(Pending { init, sent_at: now });
+                p.handshake = Some(Pending {
+                    init,
+                    sent_at: now,
+                    to,
+                });
                 out.send(to, &self.scratch[..n]);
             }
             Err(e) => crate::warn!("handshake to {}: {e}", p.name),

@@ -5,9 +5,11 @@
 #                                                               |
 #                                                  box5 (10.201.1.0/24)
 #
-# box1..box4 list each other; box5 sits behind a masquerading router and
-# lists only the hub, box1 (which knows box5's key but not its address).
-# The others learn box5 from the hub's gossip. Overlay: 10.99.0.N/24.
+# Every box lists every member's key (with no cloud authority, a box
+# accepts exactly the keys in its own config). box1..box4 also list each
+# other's addresses; box5 sits behind a masquerading router, so nobody can
+# list its address, and it knows only the hub's (box1): the others learn
+# where box5 is from the hub's gossip. Overlay: 10.99.0.N/24.
 # Everything is removed at the end, also on Ctrl-C. DEMO_KEEP=1 keeps the
 # boxes running until Ctrl-C, to try them by hand.
 set -euo pipefail
@@ -76,8 +78,13 @@ for i in 1 2 3 4; do
     [ "$i" = "$j" ] || cloudy_peer "$DIR/box$i.conf" "box$j" "${PUB[$j]}" "10.201.0.$j:6556"
   done
 done
-cloudy_peer "$DIR/box1.conf" box5 "${PUB[5]}"            # key only: box5 has no public address
+for i in 1 2 3 4; do
+  cloudy_peer "$DIR/box$i.conf" box5 "${PUB[5]}"        # key only: box5 has no public address
+done
 cloudy_peer "$DIR/box5.conf" box1 "${PUB[1]}" 10.201.0.1:6556
+for j in 2 3 4; do
+  cloudy_peer "$DIR/box5.conf" "box$j" "${PUB[$j]}"     # keys only: box5 learns where they are
+done
 echo "    box5's whole config:"
 sed 's/^/      /' "$DIR/box5.conf"
 
@@ -103,14 +110,14 @@ wait_for 30 peers_ok box1 4 || die "box1 does not see 4 peers"
 wait_for 60 peers_ok box5 4 || die "box5 does not see 4 peers"
 mesh_secs=$(awk -v a="$t0" -v b="$EPOCHREALTIME" 'BEGIN {printf "%.1f", b - a}')
 echo "    mesh formed in $mesh_secs s"
-# The NAT'ed box first hears of the others through box1's gossip (relayed);
+# The NAT'ed box first hears where the others are from box1's gossip (relayed);
 # give hole punching and the first RTT probes a moment.
 rtt_ok() { ! cl "$1" --json peers | grep -qE '"rtt_us" *: *null'; }
 wait_for 15 rtt_ok box5 || true
 
 step "cloudy peers on box1 (the hub)"
 cl box1 peers
-step "cloudy peers on box5 (behind NAT, configured with box1 only)"
+step "cloudy peers on box5 (behind NAT, knows only where box1 is)"
 cl box5 peers
 
 ok=0; total=0

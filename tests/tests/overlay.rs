@@ -128,8 +128,10 @@ fn b_kill_and_restart() {
     net.wait_peer_state(&a, "box2", "up", MESH);
 }
 
-/// (c) a box configured with only the hub reaches every member; the others
-/// do not know it at all: the hub vouches for it by gossip.
+/// (c) a box that knows only where the hub is reaches every member (their
+/// endpoints come by gossip). And a member that adds a foreign key to its
+/// own config (the hub lists `rogue`, nobody else does) cannot let it in:
+/// the others refuse it (it used to be accepted everywhere as `~rogue`).
 #[test]
 fn c_one_peer_reaches_all() {
     let Some(mut net) = Net::new("c_one_peer_reaches_all") else {
@@ -140,12 +142,18 @@ fn c_one_peer_reaches_all() {
     let b = net.node("box2", lan);
     let c = net.node("box3", lan);
     let d = net.node("box4", lan);
-    // The hub lists box4's key (no endpoint); box2 and box3 don't list box4.
-    net.configure(&hub, &[(&b, true), (&c, true), (&d, false)]);
-    net.configure(&b, &[(&hub, true), (&c, true)]);
-    net.configure(&c, &[(&hub, true), (&b, true)]);
-    net.configure(&d, &[(&hub, true)]);
-    for n in [&hub, &b, &c, &d] {
+    let rogue = net.node("rogue", lan);
+    // Everyone lists box4's key, nobody its endpoint; box4 lists every
+    // key, only the hub's endpoint. Only the hub lists the rogue.
+    net.configure(
+        &hub,
+        &[(&b, true), (&c, true), (&d, false), (&rogue, false)],
+    );
+    net.configure(&b, &[(&hub, true), (&c, true), (&d, false)]);
+    net.configure(&c, &[(&hub, true), (&b, true), (&d, false)]);
+    net.configure(&d, &[(&hub, true), (&b, false), (&c, false)]);
+    net.configure(&rogue, &[(&hub, true), (&b, true), (&c, true)]);
+    for n in [&hub, &b, &c, &d, &rogue] {
         net.start(n);
     }
     net.wait_peer_state(&d, "hub", "up", MESH);
@@ -157,13 +165,48 @@ fn c_one_peer_reaches_all() {
     let peers = net.peers(&d).expect("peers");
     for name in ["hub", "box2", "box3"] {
         assert!(
-            peers.iter().any(|p| name_is(&p["name"], name)),
-            "box4 does not list {name}: {peers:?}"
+            peers
+                .iter()
+                .any(|p| name_is(&p["name"], name)
+                    && (p["state"] == "up" || p["state"] == "relayed")),
+            "box4 does not reach {name}: {peers:?}"
         );
     }
+    // The rogue: up with the hub only; box2 and box3 never admit it,
+    // though the hub gossips it to them for more than two rounds.
+    net.wait_peer_state(&rogue, "hub", "up", MESH);
+    net.wait_ping(&rogue.ns, hub.o4(), PING);
+    std::thread::sleep(Duration::from_secs(12));
+    for n in [&b, &c, &d] {
+        let peers = net.peers(n).expect("peers");
+        assert!(
+            !peers
+                .iter()
+                .any(|p| p["name"].as_str().is_some_and(|s| s.contains("rogue"))),
+            "{} admitted the rogue: {peers:?}",
+            n.name
+        );
+    }
+    assert!(
+        !net.ping1(&rogue.ns, &b.o4().to_string()),
+        "rogue reached box2"
+    );
+    let st = net.status(&b).expect("status");
+    assert!(
+        st["stats"]["gossip_unknown"]
+            .as_u64()
+            .is_some_and(|n| n > 0),
+        "box2 never saw the hub's gossip about the rogue: {st}"
+    );
+    assert!(
+        st["stats"]["dropped_unknown_key"]
+            .as_u64()
+            .is_some_and(|n| n > 0),
+        "the rogue's handshakes were not refused: {st}"
+    );
 }
 
-/// (d) a box behind NAT, configured with only the hub; its router drops
+/// (d) a box behind NAT, knowing only where the hub is; its router drops
 /// its UDP to box3, and box3 drops box2's, so the hub is the only member
 /// with direct sessions to both box4 and box3: box4 reaches box3 through it.
 #[test]
@@ -206,10 +249,11 @@ fn d_nat_and_relay() {
             b = b.underlay
         ),
     );
+    // Every box lists every key; box4's endpoint nobody can know.
     net.configure(&hub, &[(&b, true), (&c, true), (&d, false)]);
-    net.configure(&b, &[(&hub, true), (&c, true)]);
-    net.configure(&c, &[(&hub, true), (&b, true)]);
-    net.configure(&d, &[(&hub, true)]);
+    net.configure(&b, &[(&hub, true), (&c, true), (&d, false)]);
+    net.configure(&c, &[(&hub, true), (&b, true), (&d, false)]);
+    net.configure(&d, &[(&hub, true), (&b, false), (&c, false)]);
     for n in [&hub, &b, &c, &d] {
         net.start(n);
     }

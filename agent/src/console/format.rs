@@ -332,6 +332,10 @@ pub fn status_text(s: &StatusInfo) -> String {
         ),
     );
     line(
+        "gossip",
+        format!("{} entries for non-members ignored", st.gossip_unknown),
+    );
+    line(
         "handshakes",
         format!(
             "{} completed, cookies {} sent, {} received, {} refused; restart hints {} sent, {} received",
@@ -532,6 +536,7 @@ fn stats_object(j: &mut Json, st: &OverlayStats) {
     j.num("hints_received", st.hints_received);
     j.num("dropped_no_route", st.dropped_no_route);
     j.num("relayed_frames", st.relayed_frames);
+    j.num("gossip_unknown", st.gossip_unknown);
     j.num("dropped_oversize", st.dropped_oversize);
     j.end('}');
 }
@@ -734,7 +739,7 @@ mod test {
         let s = status_json(&status());
         assert!(s.contains(r#""cloud":"guifi\t\"x\"""#));
         assert!(s.contains(r#""stats":{"rx_packets":18446744073709551615,"#));
-        assert!(s.contains("\"relayed_frames\":0,\"dropped_oversize\":0},"));
+        assert!(s.contains("\"relayed_frames\":0,\"gossip_unknown\":0,\"dropped_oversize\":0},"));
         assert!(s.ends_with(
             "\"device\":{\"offload\":true,\"truncated\":0,\"unsegmentable\":0,\"write_drops\":0,\
              \"queue_drops\":0,\"mss_clamped\":7,\"segmented\":0,\"gso_refused\":0},\"discovery\":null}\n"

@@ -408,6 +408,7 @@ mod test {
         b.push(1); // rx_packets
         b.extend_from_slice(&[0; 15]); // .. cookies and restart hints
         b.extend_from_slice(&[0xc8, 0x01]); // relayed_frames = 200
+        b.push(0); // gossip_unknown
         b.push(0); // dropped_oversize
         b.extend_from_slice(&[1, 0, 0, 0, 0, 3, 0, 0]); // device: offload, .., mss_clamped = 3
         b.push(0); // discovery: None

@@ -130,6 +130,8 @@ pub struct OverlayStats {
     /// Frames to a member with no route right now.
     pub dropped_no_route: u64,
     pub relayed_frames: u64,
+    /// Gossip entries naming a key this box does not accept (ignored).
+    pub gossip_unknown: u64,
     /// Frames from the device longer than one datagram can carry
     /// (`wire::MAX_OVERLAY_FRAME`), and relayed messages too long to re-wrap.
     pub dropped_oversize: u64,

@@ -1,5 +1,13 @@
-//! Membership: the configured peers, members learned from gossip, and
-//! the gossip this box sends. Reload applies a new peer list as a diff.
+//! Membership: the configured peers and the gossip this box sends and
+//! reads. Reload applies a new peer list as a diff.
+//!
+//! Trust: a box accepts exactly the keys in its own config. Gossip from a
+//! member tells where other members are (their endpoints as the sender
+//! sees them) and that it can relay to them; a key gossip names that this
+//! box does not accept is counted (`gossip_unknown`) and ignored. So a
+//! member gone bad can lie only about members' addresses (each a handshake
+//! candidate tried with backoff, sealed to that member's key) and about
+//! relaying (frames it relays are still end-to-end authenticated).
 
 use super::*;
 
@@ -84,20 +92,15 @@ impl Node {
         if key == self.id.public {
             return;
         }
-        let slot = match self.slot_of_key(&key) {
-            Some(s) => s,
-            None => {
-                let display = format!("~{}", if name.is_empty() { "?" } else { name });
-                let peer = Peer::new(key, display, false, Vec::new(), now);
-                match self.insert(peer) {
-                    Some(s) => {
-                        info!("learned member {name} from gossip");
-                        s
-                    }
-                    None => return,
-                }
-            }
+        // Gossip carries endpoints and relay paths of members this box
+        // already accepts; it never admits one (any member could otherwise
+        // let anyone in, and fill the peer table with made-up keys).
+        let Some(slot) = self.slot_of_key(&key) else {
+            self.stats.gossip_unknown += 1;
+            debug!("gossip names {name}, not a member here: ignored");
+            return;
         };
+        let _ = name;
         if slot == from {
             return;
         }

@@ -69,6 +69,9 @@ fn frame(dst: [u8; 6], src: [u8; 6], tag: u8) -> Vec<u8> {
 
 const BCAST: [u8; 6] = [0xff; 6];
 
+/// Three boxes, each configured with the other two.
+const ALL3: &[&[usize]] = &[&[1, 2], &[0, 2], &[0, 1]];
+
 fn mac(i: usize) -> [u8; 6] {
     [0x02, 0, 0, 0, 0, i as u8 + 1]
 }
@@ -264,7 +267,7 @@ fn two_boxes_exchange_frames_and_measure_rtt() {
 /// stays up.
 #[test]
 fn oversize_frames_are_counted_as_such() {
-    let mut net = Net::new(3, &[&[1], &[0, 2], &[1]], true);
+    let mut net = Net::new(3, ALL3, true);
     net.block(0, 2);
     net.run(Duration::from_secs(20));
     assert_eq!(net.info(0, "box3").state, PeerState::Relayed);
@@ -288,12 +291,13 @@ fn oversize_frames_are_counted_as_such() {
 }
 
 #[test]
-fn one_configured_peer_is_enough() {
-    // box1 and box3 know only the hub (box2); the hub knows both keys.
-    let mut net = Net::new(3, &[&[1], &[0, 2], &[1]], false);
+fn one_endpoint_is_enough() {
+    // Every box has every key; box1 and box3 know only where the hub
+    // (box2) is, and learn each other's endpoints from its gossip.
+    let mut net = Net::new(3, ALL3, false);
     // Only box1 and box3 know where the hub is.
     net.boxes[0].cfg.peers[0].endpoints = vec![addr(1)];
-    net.boxes[2].cfg.peers[0].endpoints = vec![addr(1)];
+    net.boxes[2].cfg.peers[1].endpoints = vec![addr(1)];
     net.restart(0);
     net.restart(2);
     net.run(Duration::from_secs(15));
@@ -320,7 +324,7 @@ fn one_configured_peer_is_enough() {
 
 #[test]
 fn blocked_path_is_relayed_with_two_hops() {
-    let mut net = Net::new(3, &[&[1], &[0, 2], &[1]], true);
+    let mut net = Net::new(3, ALL3, true);
     net.block(0, 2);
     net.run(Duration::from_secs(20));
     let c = net.info(0, "box3");
@@ -349,11 +353,17 @@ fn blocked_path_is_relayed_with_two_hops() {
 
 #[test]
 fn nat_box_is_reached_by_hole_punching() {
-    let mut net = Net::new(3, &[&[1], &[0, 2], &[1]], true);
+    let mut net = Net::new(3, ALL3, true);
     net.behind_nat(2);
-    // box2 cannot know box3's private address; it learns the public one.
+    // Nobody can know box3's private address: box2 learns its public one
+    // when box3 connects, and box1 learns it from box2's gossip.
+    net.boxes[0].cfg.peers[1].endpoints.clear();
     net.boxes[1].cfg.peers[1].endpoints.clear();
+    net.restart(0);
     net.restart(1);
+    net.block(0, 2);
+    net.run(Duration::from_secs(5));
+    net.blocked.clear();
     net.run(Duration::from_secs(20));
     let c = net.info(0, "box3");
     assert_eq!(c.state, PeerState::Up, "{c:?}");
@@ -680,4 +690,75 @@ fn forged_cookie_replies_do_not_keep_a_box_out() {
         .handle_packet(net.now, addr(1), &mut reply, &mut out);
     assert_eq!(net.boxes[0].node.stats().cookies_refused, refused + 1);
     assert!(out.sent.is_empty());
+}
+
+/// A member gone bad gossips a foreign key and 64 made-up ones: no box
+/// admits any of them (they used to be accepted as `~name` and fill the
+/// peer table), and a peer configured afterwards still gets in.
+#[test]
+fn gossip_never_admits_members() {
+    let mut net = Net::new(3, &[&[1], &[0, 2], &[1]], true);
+    net.run(Duration::from_secs(3));
+    assert_eq!(net.info(0, "box2").state, PeerState::Up);
+    // box2 (a member) vouches for box3, whom box1 does not have in its
+    // config: box1 must not accept box3.
+    net.run(GOSSIP_INTERVAL + Duration::from_secs(2));
+    assert!(
+        net.boxes[0]
+            .node
+            .peer_infos(net.now)
+            .iter()
+            .all(|p| p.name != "~box3" && p.name != "box3"),
+        "box1 admitted box3 from gossip"
+    );
+    assert!(net.boxes[0].node.stats().gossip_unknown > 0);
+    // box2 turns bad: 64 made-up members (authenticated gossip on its
+    // real session, as its own engine would send them).
+    let mut buf = [0u8; 1200];
+    for chunk in 0..(MAX_PEERS / MAX_GOSSIP_ENTRIES) {
+        let mut w = GossipWriter::new(&mut buf[..]).unwrap();
+        for i in 0..MAX_GOSSIP_ENTRIES {
+            let k = key(100 + (chunk * MAX_GOSSIP_ENTRIES + i) as u8).1;
+            w.push(&GossipEntry {
+                key: k,
+                endpoint: Some("203.0.113.66:6556".parse().unwrap()),
+                name: "evil",
+            });
+        }
+        let n = w.finish();
+        let mut out = Collect::default();
+        let now = net.now;
+        let slot = net.boxes[1].node.slot_of_key(&key(1).1).unwrap();
+        net.boxes[1]
+            .node
+            .send_message(now, slot, buf[0], &buf[1..n], &mut out);
+        net.emit(1, out);
+        net.run(Duration::from_millis(50));
+    }
+    let infos = net.boxes[0].node.peer_infos(net.now);
+    assert_eq!(infos.len(), 1, "{infos:?}");
+    assert!(
+        !net.wire_log
+            .iter()
+            .any(|(_, to, _)| to.to_string() == "203.0.113.66:6556"),
+        "handshakes aimed at the attacker's address"
+    );
+    // A peer configured now still gets in.
+    net.boxes[0].cfg.peers.push(PeerSpec {
+        name: "box3".into(),
+        key: key(3).1,
+        endpoints: vec![addr(2)],
+    });
+    net.boxes[2].cfg.peers.push(PeerSpec {
+        name: "box1".into(),
+        key: key(1).1,
+        endpoints: vec![addr(0)],
+    });
+    for i in [0, 2] {
+        let specs = net.boxes[i].cfg.peers.clone();
+        let now = net.now;
+        net.boxes[i].node.set_peers(now, &specs);
+    }
+    net.run(Duration::from_secs(3));
+    assert_eq!(net.info(0, "box3").state, PeerState::Up);
 }

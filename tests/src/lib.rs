@@ -358,6 +358,136 @@ pub fn capture_udp(
     h
 }
 
+/// A sniffer with a hand on the wire, as in issue 9's attack: on
+/// `ifname` in `ns` it watches for overlay handshake initiations (type 1)
+/// coming from `victim`, and answers each at once with `copies` forged
+/// cookie replies (type 3, the initiation's sender index, 56 random bytes
+/// of nonce and sealed cookie: `docs/architecture.md` and
+/// `agent/src/overlay/wire.rs` document the layout) that claim to come from
+/// the address the initiation went to. Runs for `duration`; the handle
+/// gives (initiations seen, replies forged).
+pub fn forge_cookie_replies(
+    ns: &str,
+    ifname: &str,
+    victim: Ipv4Addr,
+    copies: usize,
+    duration: Duration,
+) -> JoinHandle<(usize, usize)> {
+    let path = format!("/run/netns/{ns}");
+    let ifname = ifname.to_string();
+    let (ready_tx, ready_rx) = mpsc::channel();
+    let h = std::thread::spawn(move || {
+        enter_netns(&path);
+        let fd = open_packet_socket(&ifname);
+        let cname = std::ffi::CString::new(ifname).expect("ifname has NUL");
+        // SAFETY: cname is a valid C string.
+        let ifindex = unsafe { libc::if_nametoindex(cname.as_ptr()) };
+        let _ = ready_tx.send(());
+        let mut rng = Rng::new(0xc00c);
+        let (mut seen, mut forged) = (0, 0);
+        let deadline = Instant::now() + duration;
+        let mut buf = [0u8; 4096];
+        while Instant::now() < deadline {
+            // SAFETY: buf is valid for its length; no address wanted.
+            let n = unsafe {
+                libc::recvfrom(
+                    fd,
+                    buf.as_mut_ptr().cast(),
+                    buf.len(),
+                    0,
+                    std::ptr::null_mut(),
+                    std::ptr::null_mut(),
+                )
+            };
+            let Some(frame) = usize::try_from(n).ok().and_then(|n| buf.get(..n)) else {
+                continue;
+            };
+            let Some(c) = parse_udp_frame(frame) else {
+                continue;
+            };
+            if c.src != victim || c.payload.first() != Some(&1) || c.payload.len() < 8 {
+                continue;
+            }
+            seen += 1;
+            let mut reply = vec![3, 0, 0, 0];
+            reply.extend_from_slice(&c.payload[4..8]);
+            for _ in 0..copies {
+                reply.truncate(8);
+                reply.extend(rng.bytes(56));
+                let f = udp_frame(
+                    &frame[6..12],
+                    &frame[..6],
+                    (c.dst, c.dport),
+                    (c.src, c.sport),
+                    &reply,
+                );
+                // SAFETY: an all-zero sockaddr_ll is a valid value.
+                let mut sll: libc::sockaddr_ll = unsafe { std::mem::zeroed() };
+                sll.sll_family = libc::AF_PACKET as u16;
+                sll.sll_ifindex = ifindex as i32;
+                sll.sll_halen = 6;
+                sll.sll_addr[..6].copy_from_slice(&frame[6..12]);
+                // SAFETY: f and sll are valid for the sizes given.
+                let sent = unsafe {
+                    libc::sendto(
+                        fd,
+                        f.as_ptr().cast(),
+                        f.len(),
+                        0,
+                        (&sll as *const libc::sockaddr_ll).cast(),
+                        std::mem::size_of::<libc::sockaddr_ll>() as libc::socklen_t,
+                    )
+                };
+                if sent > 0 {
+                    forged += 1;
+                }
+            }
+        }
+        // SAFETY: fd is ours and closed once.
+        unsafe { libc::close(fd) };
+        (seen, forged)
+    });
+    let _ = ready_rx.recv_timeout(Duration::from_secs(5));
+    h
+}
+
+/// An Ethernet/IPv4/UDP frame (UDP checksum 0: none, RFC 768).
+pub fn udp_frame(
+    dst_mac: &[u8],
+    src_mac: &[u8],
+    src: (Ipv4Addr, u16),
+    dst: (Ipv4Addr, u16),
+    payload: &[u8],
+) -> Vec<u8> {
+    let mut f = Vec::with_capacity(42 + payload.len());
+    f.extend_from_slice(dst_mac);
+    f.extend_from_slice(src_mac);
+    f.extend_from_slice(&[0x08, 0x00]);
+    let total = (20 + 8 + payload.len()) as u16;
+    let mut ip = [0u8; 20];
+    ip[0] = 0x45;
+    ip[2..4].copy_from_slice(&total.to_be_bytes());
+    ip[8] = 64;
+    ip[9] = 17;
+    ip[12..16].copy_from_slice(&src.0.octets());
+    ip[16..20].copy_from_slice(&dst.0.octets());
+    let mut sum: u32 = ip
+        .chunks(2)
+        .map(|w| u32::from(u16::from_be_bytes([w[0], w[1]])))
+        .sum();
+    while sum > 0xffff {
+        sum = (sum & 0xffff) + (sum >> 16);
+    }
+    ip[10..12].copy_from_slice(&(!(sum as u16)).to_be_bytes());
+    f.extend_from_slice(&ip);
+    f.extend_from_slice(&src.1.to_be_bytes());
+    f.extend_from_slice(&dst.1.to_be_bytes());
+    f.extend_from_slice(&(8 + payload.len() as u16).to_be_bytes());
+    f.extend_from_slice(&[0, 0]);
+    f.extend_from_slice(payload);
+    f
+}
+
 fn open_packet_socket(ifname: &str) -> libc::c_int {
     let proto = (libc::ETH_P_ALL as u16).to_be();
     // SAFETY: plain socket(2) call.

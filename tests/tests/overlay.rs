@@ -717,3 +717,51 @@ fn k_restarted_box_found_within_3s() {
         "a peer came back only after {worst:?} (target: 3 s)"
     );
 }
+
+/// (l) A sniffer on the segment answers every handshake initiation of the
+/// victim with forged cookie replies from the responder's address, the
+/// moment it sees it. The victim's session still comes up within 2 s and
+/// it sends no storm of initiations (before, forged replies cancelled the
+/// handshake: no session in 25 s, ~2,800 initiations a second).
+#[test]
+fn l_forged_cookie_replies() {
+    let Some(mut net) = Net::new("l_forged_cookie_replies") else {
+        return;
+    };
+    let lan = net.segment();
+    let v = net.node("victim", lan);
+    let b = net.node("box2", lan);
+    net.configure(&v, &[(&b, true)]);
+    net.configure(&b, &[(&v, false)]);
+    net.start(&b);
+    let sniffer = forge_cookie_replies(&b.ns, "eth0", v.underlay, 3, Duration::from_secs(6));
+    net.start(&v);
+    let t = Instant::now();
+    wait_until(
+        "the victim's session with box2",
+        Duration::from_secs(10),
+        Duration::from_millis(50),
+        || net.peer(&v, "box2").filter(|p| p["state"] == "up"),
+    )
+    .unwrap_or_else(|e| panic!("{e}: {:?}", net.status(&v)));
+    let took = t.elapsed();
+    net.wait_ping(&v.ns, b.o4(), PING);
+    let (seen, forged) = sniffer.join().expect("sniffer");
+    eprintln!("l_forged_cookie_replies: up after {took:?}; {seen} initiations seen, {forged} forged replies");
+    assert!(
+        seen >= 1 && forged >= 3,
+        "the sniffer never fired: {seen} seen, {forged} forged"
+    );
+    let st = net.status(&v).expect("status");
+    assert!(
+        st["stats"]["cookies_refused"]
+            .as_u64()
+            .is_some_and(|n| n >= 1),
+        "no forged cookie reached the victim: {st}"
+    );
+    assert!(seen <= 8, "{seen} initiations in 6 s: a storm");
+    assert!(
+        took <= Duration::from_secs(2),
+        "session up only after {took:?}"
+    );
+}

@@ -143,6 +143,23 @@ pub fn skip_unless_root(test: &str) -> bool {
     true
 }
 
+/// Panics, naming the fix, when a tool the namespace tests run is not
+/// installed: without `ping` every test would time out waiting for a
+/// reply and blame the daemon.
+pub fn require_tools(tools: &[&str]) {
+    let path = std::env::var_os("PATH").unwrap_or_default();
+    let missing: Vec<&str> = tools
+        .iter()
+        .copied()
+        .filter(|t| !std::env::split_paths(&path).any(|d| d.join(t).is_file()))
+        .collect();
+    assert!(
+        missing.is_empty(),
+        "not installed: {}; run `bash scripts/deps.sh test` (make test does)",
+        missing.join(", ")
+    );
+}
+
 /// Output of a command run with a timeout.
 #[derive(Debug)]
 pub struct Run {
@@ -702,6 +719,7 @@ impl Net {
         if skip_unless_root(test) {
             return None;
         }
+        require_tools(&["ip", "ping", "nft", "pkill"]);
         remove_stale_namespaces();
         let k = NET_COUNTER.fetch_add(1, Ordering::Relaxed);
         let prefix = format!("{NS_PREFIX}{}n{k}", std::process::id());

@@ -416,28 +416,7 @@ mod tests {
         out
     }
 
-    /// A fresh directory under the system temp dir, removed on drop.
-    struct TempDir(PathBuf);
-
-    impl TempDir {
-        fn new(tag: &str) -> TempDir {
-            static N: AtomicU32 = AtomicU32::new(0);
-            let p = std::env::temp_dir().join(format!(
-                "cloudy-keys-{tag}-{}-{}",
-                std::process::id(),
-                N.fetch_add(1, Ordering::Relaxed)
-            ));
-            let _ = fs::remove_dir_all(&p);
-            fs::create_dir_all(&p).unwrap();
-            TempDir(p)
-        }
-    }
-
-    impl Drop for TempDir {
-        fn drop(&mut self) {
-            let _ = fs::remove_dir_all(&self.0);
-        }
-    }
+    use crate::testutil::TempDir;
 
     #[test]
     fn base64_rfc4648_vectors() {
@@ -536,7 +515,7 @@ mod tests {
     #[test]
     fn write_then_read() {
         let dir = TempDir::new("rw");
-        let path = dir.0.join("sub/deeper/key");
+        let path = dir.path().join("sub/deeper/key");
         let key = hex32(ALICE_PRIVATE);
         write_private(&path, &key).unwrap();
         let text = fs::read_to_string(&path).unwrap();
@@ -562,7 +541,7 @@ mod tests {
     #[test]
     fn refuses_to_overwrite() {
         let dir = TempDir::new("exists");
-        let path = dir.0.join("key");
+        let path = dir.path().join("key");
         fs::write(&path, "precious\n").unwrap();
         let err = write_private(&path, &[1; 32]).unwrap_err();
         assert!(matches!(err, KeyError::Exists { .. }), "{err}");
@@ -573,18 +552,18 @@ mod tests {
     #[test]
     fn too_open_detected() {
         let dir = TempDir::new("open");
-        let path = dir.0.join("key");
+        let path = dir.path().join("key");
         write_private(&path, &[7; 32]).unwrap();
         fs::set_permissions(&path, fs::Permissions::from_mode(0o644)).unwrap();
         assert!(is_too_open(&path));
         assert_eq!(read_private(&path).unwrap(), [7; 32]);
-        assert!(!is_too_open(&dir.0.join("missing")));
+        assert!(!is_too_open(&dir.path().join("missing")));
     }
 
     #[test]
     fn check_key_file_states() {
         let dir = TempDir::new("check");
-        let path = dir.0.join("key");
+        let path = dir.path().join("key");
         assert_eq!(check_key_file(&path).unwrap(), KeyFileState::Missing);
         write_private(&path, &[7; 32]).unwrap();
         assert_eq!(
@@ -594,10 +573,10 @@ mod tests {
         fs::set_permissions(&path, fs::Permissions::from_mode(0o644)).unwrap();
         let e = check_key_file(&path).unwrap_err().to_string();
         assert!(e.contains("chmod 600"), "{e}");
-        let e = check_key_file(&dir.0).unwrap_err().to_string();
+        let e = check_key_file(dir.path()).unwrap_err().to_string();
         assert!(e.contains("is a directory"), "{e}");
         // A 40-character key (a truncated copy) is malformed.
-        let short = dir.0.join("short");
+        let short = dir.path().join("short");
         fs::write(&short, "A".repeat(40)).unwrap();
         fs::set_permissions(&short, fs::Permissions::from_mode(0o600)).unwrap();
         let e = check_key_file(&short).unwrap_err().to_string();
@@ -609,7 +588,7 @@ mod tests {
         let dir = TempDir::new("crlf");
         let key = [0x42u8; 32];
         for (i, suffix) in ["", "\n", "\r\n", "\n\n"].iter().enumerate() {
-            let path = dir.0.join(format!("k{i}"));
+            let path = dir.path().join(format!("k{i}"));
             fs::write(&path, format!("{}{suffix}", base64_encode(&key))).unwrap();
             assert_eq!(read_private(&path).unwrap(), key, "suffix {suffix:?}");
         }
@@ -641,7 +620,7 @@ mod tests {
             ),
         ];
         for (name, content, expect) in cases {
-            let path = dir.0.join(name);
+            let path = dir.path().join(name);
             fs::write(&path, content).unwrap();
             let err = read_private(&path).unwrap_err();
             let msg = err.to_string();
@@ -649,7 +628,7 @@ mod tests {
             assert!(msg.contains(expect), "{name}: {msg}");
             assert!(msg.contains(&path.display().to_string()), "{name}: {msg}");
         }
-        let err = read_private(&dir.0.join("missing")).unwrap_err();
+        let err = read_private(&dir.path().join("missing")).unwrap_err();
         assert!(
             matches!(&err, KeyError::Read { error, .. } if error.kind() == io::ErrorKind::NotFound)
         );
@@ -662,7 +641,7 @@ mod tests {
     #[test]
     fn load_or_create_creates_once() {
         let dir = TempDir::new("loc");
-        let path = dir.0.join("etc/cloudy/key");
+        let path = dir.path().join("etc/cloudy/key");
         let (k1, created1) = load_or_create(&path).unwrap();
         assert!(created1);
         let (k2, created2) = load_or_create(&path).unwrap();
@@ -682,7 +661,7 @@ mod tests {
     fn write_into_unwritable_place_fails_cleanly() {
         let dir = TempDir::new("nowrite");
         // A regular file where a directory is needed.
-        let blocker = dir.0.join("file");
+        let blocker = dir.path().join("file");
         fs::write(&blocker, "x").unwrap();
         let err = write_private(&blocker.join("key"), &[1; 32]).unwrap_err();
         assert!(matches!(err, KeyError::Write { .. }), "{err}");

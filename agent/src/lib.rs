@@ -29,5 +29,6 @@ pub mod selftest;
 #[cfg(test)]
 pub(crate) mod testutil;
 pub mod time;
+pub mod trust;
 
 pub const VERSION: &str = env!("CARGO_PKG_VERSION");

@@ -195,3 +195,15 @@ pub const MDNS_POOF_WINDOW: Duration = Duration::from_secs(10);
 /// Records with the cache-flush bit replace older ones after this (§10.2);
 /// goodbyes (TTL 0) also expire after it (§10.1).
 pub const MDNS_FLUSH_DELAY: Duration = Duration::from_secs(1);
+
+// ---- trust: cloud authority ----
+
+/// Overlay addresses one member certificate can name.
+pub const MAX_CERT_ADDRESSES: usize = 4;
+/// Keys the cloud's revocation list can hold (it must fit one inner
+/// message); an entry is dropped once the certificate it revokes expires.
+pub const MAX_REVOKED: usize = 24;
+/// Invitations pending at once on the authority's box.
+pub const MAX_INVITES: usize = 16;
+/// Join requests read per second at most (each costs a Diffie-Hellman).
+pub const JOIN_REQUESTS_PER_SEC: u32 = 10;

@@ -668,7 +668,7 @@ procd_add_validation() { log validation "$@"; }
             conf.display()
         )
     };
-    let checks = "|config_load cloudy|validate cloudy agent agent 12";
+    let checks = "|config_load cloudy|validate cloudy agent agent 15";
     assert_eq!(out.trim(), format!("rc=0{checks}{}", instance(&good)));
     let out = run(&good, "reload_service").stdout;
     assert_eq!(

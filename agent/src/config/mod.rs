@@ -20,6 +20,10 @@ use crate::log::Level;
 
 pub const DEFAULT_CONFIG_PATH: &str = "/etc/config/cloudy";
 pub const DEFAULT_KEY_FILE: &str = "/etc/cloudy/key";
+/// This box's member certificate (with an authority).
+pub const DEFAULT_CERTIFICATE_FILE: &str = "/etc/cloudy/cert";
+/// The authority's signing key, on the one box that holds it.
+pub const DEFAULT_AUTHORITY_KEY_FILE: &str = "/etc/cloudy/authority.key";
 pub const DEFAULT_LISTEN_PORT: u16 = 6556;
 pub const DEFAULT_INTERFACE: &str = "cloudy0";
 /// Fits a tunnel packet (IPv6 + UDP + header + tag + relay envelope) in a
@@ -63,6 +67,15 @@ pub struct AgentConfig {
     /// `mdns_interface`): unique, never the overlay device itself, at most
     /// `limits::MAX_MDNS_INTERFACES`.
     pub mdns_interfaces: Vec<String>,
+    /// The cloud authority's Ed25519 public key (`option authority`):
+    /// with one, members are the keys it certified (see `crate::trust`).
+    pub authority: Option<[u8; 32]>,
+    /// The authority's signing key, read when present (the box that
+    /// invites and revokes).
+    pub authority_key_file: PathBuf,
+    /// This box's certificate; the revocation list is kept beside it
+    /// (`revoked` in the same directory).
+    pub certificate_file: PathBuf,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

@@ -326,6 +326,42 @@ pub const AGENT_OPTIONS: &[OptionSpec<AgentConfig>] = &[
         },
         same: |x, y| x.mdns_interfaces == y.mdns_interfaces,
     },
+    OptionSpec {
+        name: "authority",
+        kind: Kind::One,
+        need: Need::Default("none: members are the peers configured here"),
+        reload: Reload::Restart(Part::Engine),
+        help: "the cloud authority's public key: members are the keys it certifies",
+        set: |a, v| {
+            a.authority = Some(one(v, authority_key)?);
+            Ok(())
+        },
+        same: |x, y| x.authority == y.authority,
+    },
+    OptionSpec {
+        name: "certificate_file",
+        kind: Kind::One,
+        need: Need::Default("/etc/cloudy/cert"),
+        reload: Reload::Restart(Part::Engine),
+        help: "this box's certificate (with an authority); `revoked` is kept beside it",
+        set: |a, v| {
+            a.certificate_file = one(v, key_file)?;
+            Ok(())
+        },
+        same: |x, y| x.certificate_file == y.certificate_file,
+    },
+    OptionSpec {
+        name: "authority_key_file",
+        kind: Kind::One,
+        need: Need::Default("/etc/cloudy/authority.key"),
+        reload: Reload::Restart(Part::Engine),
+        help: "the authority's signing key, on the box that invites and revokes",
+        set: |a, v| {
+            a.authority_key_file = one(v, key_file)?;
+            Ok(())
+        },
+        same: |x, y| x.authority_key_file == y.authority_key_file,
+    },
 ];
 
 /// `config peer ['NAME']`: another box of the cloud.
@@ -666,7 +702,7 @@ fn ifname(s: &str) -> Result<String, String> {
     Ok(s.to_string())
 }
 
-fn cidr(s: &str) -> Result<IpCidr, String> {
+pub(crate) fn cidr(s: &str) -> Result<IpCidr, String> {
     let form = "an address with prefix length like 10.0.0.1/24 or fd00::1/64";
     let Some((addr, prefix)) = s.split_once('/') else {
         return Err(expected(form, s));
@@ -748,6 +784,17 @@ fn public_key(s: &str) -> Result<[u8; 32], String> {
             s,
         )
     })
+}
+
+fn authority_key(s: &str) -> Result<[u8; 32], String> {
+    crate::trust::AuthorityPublic::from_base64(s)
+        .map(|a| a.0)
+        .ok_or_else(|| {
+            expected(
+                "the authority's public key: 44 characters of base64 (`cloudy authority init` prints it)",
+                s,
+            )
+        })
 }
 
 fn service_type(s: &str) -> Result<String, String> {
@@ -874,7 +921,10 @@ mod tests {
                 "raw_device",
                 "log_level",
                 "mdns",
-                "mdns_interface"
+                "mdns_interface",
+                "authority",
+                "certificate_file",
+                "authority_key_file"
             ]
         );
         assert_eq!(names(PEER_OPTIONS), ["name", "public_key", "endpoint"]);

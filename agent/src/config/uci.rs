@@ -38,8 +38,9 @@ use super::schema::{
     SECTION_TYPES, SERVICE_OPTIONS,
 };
 use super::{
-    AgentConfig, Config, ConfigError, Mode, PeerConfig, ServiceConfig, DEFAULT_INTERFACE,
-    DEFAULT_KEY_FILE, DEFAULT_LISTEN_PORT, DEFAULT_MTU,
+    AgentConfig, Config, ConfigError, Mode, PeerConfig, ServiceConfig, DEFAULT_AUTHORITY_KEY_FILE,
+    DEFAULT_CERTIFICATE_FILE, DEFAULT_INTERFACE, DEFAULT_KEY_FILE, DEFAULT_LISTEN_PORT,
+    DEFAULT_MTU,
 };
 use crate::limits;
 use crate::log::Level;
@@ -328,6 +329,9 @@ fn default_agent(name: String) -> AgentConfig {
         log_level: Level::Info,
         mdns: true,
         mdns_interfaces: Vec::new(),
+        authority: None,
+        authority_key_file: PathBuf::from(DEFAULT_AUTHORITY_KEY_FILE),
+        certificate_file: PathBuf::from(DEFAULT_CERTIFICATE_FILE),
     }
 }
 
@@ -876,7 +880,7 @@ mod tests {
             e.message,
             "unknown option 'foo' in config agent (expected one of: name, cloud, key_file, \
              listen_port, interface, address, mtu, mode, raw_device, log_level, mdns, \
-             mdns_interface)"
+             mdns_interface, authority, certificate_file, authority_key_file)"
         );
         fails(
             &format!(

@@ -56,6 +56,14 @@ pub enum Command {
     Version,
     /// `self-test`: built-in checks of wire formats and primitives.
     SelfTest,
+    /// `authority init`: make this box the cloud's authority.
+    AuthorityInit,
+    /// `sign NAME KEY [ADDRESS/PREFIX ...]`: print a member certificate.
+    Sign {
+        name: String,
+        key: String,
+        addresses: Vec<(std::net::IpAddr, u8)>,
+    },
 }
 
 /// One console command: its name, arguments, help line, and how its words
@@ -170,6 +178,51 @@ pub const COMMANDS: &[CommandSpec] = &[
                 host,
                 all: w.all,
             }))
+        },
+    },
+    CommandSpec {
+        name: "authority",
+        args: " init",
+        summary: "make this box the cloud's authority (it then signs the members)",
+        takes_all: false,
+        parse: |w| match w.rest {
+            ["init"] => Ok(Command::AuthorityInit),
+            _ => Err(UsageError("authority takes one word: init".into())),
+        },
+    },
+    CommandSpec {
+        name: "sign",
+        args: " NAME KEY [ADDRESS/PREFIX ...]",
+        summary: "print a member certificate for public KEY (on the authority's box)",
+        takes_all: false,
+        parse: |w| match w.rest {
+            [name, key, addresses @ ..] => Ok(Command::Sign {
+                name: name.to_string(),
+                key: key.to_string(),
+                addresses: addresses
+                    .iter()
+                    .map(|a| {
+                        crate::config::schema::cidr(a)
+                            .map(|c| (c.addr, c.prefix))
+                            .map_err(|e| UsageError(format!("bad ADDRESS/PREFIX: {e}")))
+                    })
+                    .collect::<Result<_, _>>()?,
+            }),
+            _ => Err(UsageError(
+                "sign needs NAME KEY [ADDRESS/PREFIX ...]".into(),
+            )),
+        },
+    },
+    CommandSpec {
+        name: "revoke",
+        args: " NAME|KEY",
+        summary: "take a member out of the cloud, on every box (on the authority's box)",
+        takes_all: false,
+        parse: |w| match w.rest {
+            [member] => Ok(Command::Ask(Request::Revoke {
+                member: member.to_string(),
+            })),
+            _ => Err(UsageError("revoke needs one member NAME or KEY".into())),
         },
     },
     CommandSpec {
@@ -481,6 +534,18 @@ pub fn run(cli: &Cli, out: &mut dyn Write) -> Result<(), Failure> {
             emit(out, &format!("{public}\n"));
         }
         Command::Pubkey => emit(out, &format!("{}\n", pubkey(cli)?)),
+        Command::AuthorityInit => {
+            let text = super::authority::init(&cli.config).map_err(err)?;
+            emit(out, &format!("{text}\n"));
+        }
+        Command::Sign {
+            name,
+            key,
+            addresses,
+        } => {
+            let text = super::authority::sign(&cli.config, name, key, addresses).map_err(err)?;
+            emit(out, &format!("{text}\n"));
+        }
         Command::Ask(request) => {
             let mut answer = ask(cli, request)?;
             // A browse that just started: wait once for the answers.
@@ -1034,6 +1099,7 @@ mod test {
                     }
                 }
             }
+            Request::Revoke { member } => Response::error(&format!("no member called {member}")),
         };
         let cases = [
             (

@@ -360,6 +360,13 @@ pub fn status_text(s: &StatusInfo) -> String {
             st.dropped_oversize
         ),
     );
+    line(
+        "membership",
+        format!(
+            "{} revoked, {} bad certificates, {} refused (table full)",
+            st.dropped_revoked, st.dropped_bad_cert, st.dropped_table_full
+        ),
+    );
     let d = &s.device;
     line(
         "device",
@@ -538,6 +545,9 @@ fn stats_object(j: &mut Json, st: &OverlayStats) {
     j.num("relayed_frames", st.relayed_frames);
     j.num("gossip_unknown", st.gossip_unknown);
     j.num("dropped_oversize", st.dropped_oversize);
+    j.num("dropped_revoked", st.dropped_revoked);
+    j.num("dropped_bad_cert", st.dropped_bad_cert);
+    j.num("dropped_table_full", st.dropped_table_full);
     j.end('}');
 }
 
@@ -739,7 +749,7 @@ mod test {
         let s = status_json(&status());
         assert!(s.contains(r#""cloud":"guifi\t\"x\"""#));
         assert!(s.contains(r#""stats":{"rx_packets":18446744073709551615,"#));
-        assert!(s.contains("\"relayed_frames\":0,\"gossip_unknown\":0,\"dropped_oversize\":0},"));
+        assert!(s.contains("\"relayed_frames\":0,\"gossip_unknown\":0,\"dropped_oversize\":0,\"dropped_revoked\":0,\"dropped_bad_cert\":0,\"dropped_table_full\":0},"));
         assert!(s.ends_with(
             "\"device\":{\"offload\":true,\"truncated\":0,\"unsegmentable\":0,\"write_drops\":0,\
              \"queue_drops\":0,\"mss_clamped\":7,\"segmented\":0,\"gso_refused\":0},\"discovery\":null}\n"

@@ -11,6 +11,7 @@
 //! bytes; the daemon serves at most `limits::MAX_CONSOLE_CLIENTS` clients
 //! at once and closes idle ones; nothing a client sends can make it panic.
 
+pub mod authority;
 pub mod cli;
 pub mod format;
 pub mod proto;

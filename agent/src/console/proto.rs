@@ -70,6 +70,12 @@ pub enum Request {
         /// Also hosts outside `CLOUD.local`.
         all: bool,
     },
+    /// Put a member on the cloud's revocation list (`cloudy revoke`, on
+    /// the authority's box); answered with [`Response::Ok`].
+    Revoke {
+        /// A member's name or its public key in base64.
+        member: String,
+    },
 }
 
 /// The daemon's answer. Append new variants at the end.
@@ -410,6 +416,7 @@ mod test {
         b.extend_from_slice(&[0xc8, 0x01]); // relayed_frames = 200
         b.push(0); // gossip_unknown
         b.push(0); // dropped_oversize
+        b.extend_from_slice(&[0, 0, 0]); // dropped_revoked, _bad_cert, _table_full
         b.extend_from_slice(&[1, 0, 0, 0, 0, 3, 0, 0]); // device: offload, .., mss_clamped = 3
         b.push(0); // discovery: None
         let mut frame = (b.len() as u32).to_be_bytes().to_vec();

@@ -565,6 +565,7 @@ mod test {
             Request::Publish { .. } | Request::Unpublish { .. } | Request::Search { .. } => {
                 Response::error("no discovery in tests")
             }
+            Request::Revoke { .. } => Response::error("no authority in tests"),
         }
     }
 

@@ -135,4 +135,12 @@ pub struct OverlayStats {
     /// Frames from the device longer than one datagram can carry
     /// (`wire::MAX_OVERLAY_FRAME`), and relayed messages too long to re-wrap.
     pub dropped_oversize: u64,
+    /// Handshakes and members refused because the authority revoked the key.
+    pub dropped_revoked: u64,
+    /// Certificates and revocation lists that did not verify (forged,
+    /// another cloud, expired, another key).
+    pub dropped_bad_cert: u64,
+    /// Certified members refused because the table is full of members
+    /// that are up or configured.
+    pub dropped_table_full: u64,
 }

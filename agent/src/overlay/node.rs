@@ -65,6 +65,8 @@ pub struct NodeConfig {
     pub private_key: [u8; 32],
     pub public_key: PublicKey,
     pub peers: Vec<PeerSpec>,
+    /// The cloud authority, when the cloud has one.
+    pub trust: Option<TrustConfig>,
 }
 
 struct Pending {
@@ -110,6 +112,10 @@ struct Peer {
     vouched: Instant,
     rx_bytes: u64,
     tx_bytes: u64,
+    /// Its certificate (checked when stored), to pass on to other members.
+    cert: Option<Vec<u8>>,
+    /// The certificate's not_after (Unix seconds).
+    cert_until: u64,
 }
 
 impl Peer {
@@ -150,6 +156,8 @@ impl Peer {
             vouched: now,
             rx_bytes: 0,
             tx_bytes: 0,
+            cert: None,
+            cert_until: 0,
         }
     }
 
@@ -223,14 +231,20 @@ pub struct Node {
     clock_base: u64,
     last_timestamp: u64,
     next_tick: Instant,
+    /// The cloud authority, if any (`trust`).
+    trust: Option<Trust>,
 }
 
 impl Node {
     /// `wall_clock_micros` is the Unix time now, in microseconds: it makes
     /// handshake timestamps grow across restarts.
     pub fn new(cfg: &NodeConfig, now: Instant, wall_clock_micros: u64) -> Node {
+        let mut id = Identity::new(cfg.private_key, cfg.public_key, &cfg.name, &cfg.cloud);
+        if let Some(cert) = cfg.trust.as_ref().and_then(|t| t.cert.as_ref()) {
+            id.cert = cert.to_bytes().unwrap_or_default();
+        }
         let mut node = Node {
-            id: Identity::new(cfg.private_key, cfg.public_key, &cfg.name, &cfg.cloud),
+            id,
             peers: (0..MAX_PEERS).map(|_| None).collect(),
             // A random hash key: a LAN host cannot aim MAC addresses at one bucket.
             macs: MacTable::with_seed(u64::from_ne_bytes(noise::random_bytes())),
@@ -241,6 +255,7 @@ impl Node {
             clock_base: wall_clock_micros.saturating_sub(now.micros()),
             last_timestamp: 0,
             next_tick: now,
+            trust: cfg.trust.as_ref().map(|t| Trust::new(t, &cfg.cloud)),
         };
         node.set_peers(now, &cfg.peers);
         node
@@ -293,6 +308,10 @@ mod receive;
 mod report;
 mod send;
 mod timers;
+mod trust;
+
+use trust::Trust;
+pub use trust::TrustConfig;
 
 #[cfg(test)]
 mod sim;

@@ -37,7 +37,9 @@ use crate::time::{Duration, Instant, TokenBucket};
 const NOISE_PARAMS: &str = "Noise_IK_25519_ChaChaPoly_BLAKE2s";
 const PROLOGUE_PREFIX: &[u8] = b"cloudy overlay v1\0";
 /// Handshake payload: timestamp (8) + name length (1) + name.
-const MAX_PAYLOAD: usize = 8 + 1 + MAX_NAME_LEN;
+/// Handshake payload: timestamp, name, and the sender's certificate when
+/// the cloud has an authority.
+const MAX_PAYLOAD: usize = 8 + 1 + MAX_NAME_LEN + crate::trust::cert::MAX_LEN;
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum NoiseError {
@@ -82,13 +84,19 @@ fn builder<'a>(private: &'a [u8; 32], prologue: &'a [u8]) -> Result<snow::Builde
         .map_err(|_| NoiseError::Handshake)
 }
 
-fn encode_payload(timestamp: u64, name: &str, out: &mut [u8; MAX_PAYLOAD]) -> usize {
+/// `timestamp u64 | name_len u8 | name | certificate (the rest, may be
+/// empty)`.
+fn encode_payload(timestamp: u64, name: &str, cert: &[u8], out: &mut [u8; MAX_PAYLOAD]) -> usize {
     out[..8].copy_from_slice(&timestamp.to_be_bytes());
     let name = &name.as_bytes()[..name.len().min(MAX_NAME_LEN)];
     // Cut to MAX_NAME_LEN (32) above, so it fits a u8.
     out[8] = name.len() as u8;
     out[9..9 + name.len()].copy_from_slice(name);
-    9 + name.len()
+    let at = 9 + name.len();
+    // Identity::new keeps only certificates of at most cert::MAX_LEN.
+    let cert = &cert[..cert.len().min(crate::trust::cert::MAX_LEN)];
+    out[at..at + cert.len()].copy_from_slice(cert);
+    at + cert.len()
 }
 
 /// What the other side said about itself in the handshake payload.
@@ -96,6 +104,8 @@ fn encode_payload(timestamp: u64, name: &str, out: &mut [u8; MAX_PAYLOAD]) -> us
 pub struct HandshakePayload {
     pub timestamp: u64,
     pub name: String,
+    /// The sender's certificate, unchecked (empty: none sent).
+    pub cert: Vec<u8>,
 }
 
 fn decode_payload(p: &[u8]) -> Result<HandshakePayload, NoiseError> {
@@ -104,7 +114,8 @@ fn decode_payload(p: &[u8]) -> Result<HandshakePayload, NoiseError> {
     t.copy_from_slice(ts);
     let len = usize::from(*p.get(8).ok_or(NoiseError::Payload)?);
     let name = p.get(9..9 + len).ok_or(NoiseError::Payload)?;
-    if len > MAX_NAME_LEN || p.len() != 9 + len {
+    let cert = p.get(9 + len..).unwrap_or_default();
+    if len > MAX_NAME_LEN || cert.len() > crate::trust::cert::MAX_LEN {
         return Err(NoiseError::Payload);
     }
     let name = core::str::from_utf8(name).map_err(|_| NoiseError::Payload)?;
@@ -118,6 +129,7 @@ fn decode_payload(p: &[u8]) -> Result<HandshakePayload, NoiseError> {
         } else {
             String::new()
         },
+        cert: cert.to_vec(),
     })
 }
 
@@ -322,6 +334,8 @@ pub struct Identity {
     pub private: [u8; 32],
     pub public: PublicKey,
     pub name: String,
+    /// This box's certificate, sent in every handshake (empty: none).
+    pub cert: Vec<u8>,
     prologue: Vec<u8>,
 }
 
@@ -331,6 +345,7 @@ impl Identity {
             private,
             public,
             name: name.to_string(),
+            cert: Vec::new(),
             prologue: prologue(cloud),
         }
     }
@@ -359,7 +374,7 @@ impl Initiation {
             .and_then(|b| b.build_initiator())
             .map_err(|_| NoiseError::Handshake)?;
         let mut payload = [0u8; MAX_PAYLOAD];
-        let plen = encode_payload(timestamp, &id.name, &mut payload);
+        let plen = encode_payload(timestamp, &id.name, &id.cert, &mut payload);
         let h = wire::emit_init_header(buf, local_index).map_err(|_| NoiseError::Space)?;
         let room = buf
             .len()
@@ -389,7 +404,7 @@ impl Initiation {
         remote_index: u32,
         noise: &[u8],
     ) -> Result<(Session, HandshakePayload), NoiseError> {
-        let mut payload = [0u8; 64];
+        let mut payload = [0u8; MAX_PAYLOAD];
         let n = self
             .state
             .read_message(noise, &mut payload)
@@ -416,7 +431,7 @@ impl Responder {
         let mut state = builder(&id.private, &id.prologue)?
             .build_responder()
             .map_err(|_| NoiseError::Handshake)?;
-        let mut payload = [0u8; 64];
+        let mut payload = [0u8; MAX_PAYLOAD];
         let n = state
             .read_message(noise, &mut payload)
             .map_err(|_| NoiseError::Handshake)?;
@@ -445,7 +460,7 @@ impl Responder {
         buf: &mut [u8],
     ) -> Result<(Session, usize), NoiseError> {
         let mut payload = [0u8; MAX_PAYLOAD];
-        let plen = encode_payload(0, &id.name, &mut payload);
+        let plen = encode_payload(0, &id.name, &id.cert, &mut payload);
         let h = wire::emit_resp_header(buf, local_index, self.remote_index)
             .map_err(|_| NoiseError::Space)?;
         let room = buf
@@ -735,7 +750,8 @@ mod test {
             resp.payload,
             HandshakePayload {
                 timestamp: 1000,
-                name: a.name.clone()
+                name: a.name.clone(),
+                cert: Vec::new(),
             }
         );
         let mut out = [0u8; 256];

@@ -27,6 +27,8 @@
 //! RelayFrom  6, source id (8),      inner message (Frame|FramePartial|Ping|Pong)
 //! FramePartial 7, csum_start u16, csum_offset u16, ethernet frame whose
 //!            TCP/UDP checksum is partial (see `overlay::offload`)
+//! Cert       8, a member certificate (`trust::cert`, at most 326 bytes)
+//! Revoked    9, the cloud's revocation list (`trust::revocation`)
 //! ```
 //!
 //! Invariant: after `parse` succeeds no accessor can panic; every length
@@ -345,6 +347,8 @@ pub const MSG_GOSSIP: u8 = 4;
 pub const MSG_RELAY_TO: u8 = 5;
 pub const MSG_RELAY_FROM: u8 = 6;
 pub const MSG_FRAME_PARTIAL: u8 = 7;
+pub const MSG_CERT: u8 = 8;
+pub const MSG_REVOKED: u8 = 9;
 /// Bytes before the frame in a `FramePartial` body.
 pub const FRAME_PARTIAL_HEADER: usize = 4;
 /// Longest Ethernet frame the overlay carries in one datagram: what is
@@ -390,6 +394,10 @@ pub enum Message<'a> {
         src: PeerId,
         inner: &'a [u8],
     },
+    /// A member certificate (its signature is checked by the receiver).
+    Cert(&'a [u8]),
+    /// The cloud's revocation list (signature checked by the receiver).
+    Revoked(&'a [u8]),
 }
 
 impl<'a> Message<'a> {
@@ -451,6 +459,24 @@ impl<'a> Message<'a> {
                     Message::RelayFrom { src: peer, inner }
                 })
             }
+            MSG_CERT | MSG_REVOKED => {
+                let max = if kind == MSG_CERT {
+                    crate::trust::cert::MAX_LEN
+                } else {
+                    crate::trust::revocation::MAX_LEN
+                };
+                if rest.is_empty() {
+                    return Err(WireError::Truncated);
+                }
+                if rest.len() > max {
+                    return Err(WireError::Malformed);
+                }
+                Ok(if kind == MSG_CERT {
+                    Message::Cert(rest)
+                } else {
+                    Message::Revoked(rest)
+                })
+            }
             t => Err(WireError::UnknownType(t)),
         }
     }
@@ -465,6 +491,7 @@ impl Message<'_> {
             Message::Ping { .. } | Message::Pong { .. } => PROBE_LEN - 1,
             Message::Gossip(g) => 1 + g.body.len(),
             Message::RelayTo { inner, .. } | Message::RelayFrom { inner, .. } => 8 + inner.len(),
+            Message::Cert(b) | Message::Revoked(b) => b.len(),
         }
     }
 
@@ -501,6 +528,14 @@ impl Message<'_> {
                     MSG_RELAY_FROM
                 };
                 [id, inner]
+            }
+            Message::Cert(b) | Message::Revoked(b) => {
+                kind[0] = if matches!(self, Message::Cert(_)) {
+                    MSG_CERT
+                } else {
+                    MSG_REVOKED
+                };
+                [b, &[]]
             }
         };
         let (first, second) = rest.split_at_mut(parts[0].len());

@@ -30,6 +30,7 @@ pub mod resolve;
 pub mod signal;
 #[allow(unsafe_code)] // the shared syscall wrappers
 pub(crate) mod sys;
+pub mod trust;
 #[allow(unsafe_code)] // recvmmsg/sendmmsg with control messages
 pub mod udp;
 
@@ -213,6 +214,8 @@ struct Daemon {
     gso_reprobe_at: Option<Instant>,
     /// mDNS/DNS-SD; `None` when off or when port 5353 could not be bound.
     discovery: Option<Discovery>,
+    /// The cloud authority's signing key, on the box that holds it.
+    authority_key: Option<crate::trust::AuthorityKey>,
 }
 
 /// A seed for the mDNS engine's jitter: wall clock and process id.
@@ -275,13 +278,20 @@ fn open_device(cfg: &Config, public: &[u8; 32]) -> Result<Box<dyn FrameDevice>, 
     }
 }
 
-fn node_config(cfg: &Config, names: &Resolver, private: [u8; 32], public: [u8; 32]) -> NodeConfig {
+fn node_config(
+    cfg: &Config,
+    names: &Resolver,
+    private: [u8; 32],
+    public: [u8; 32],
+    trust: Option<crate::overlay::node::TrustConfig>,
+) -> NodeConfig {
     NodeConfig {
         name: cfg.agent.name.clone(),
         cloud: cfg.agent.cloud.clone(),
         private_key: private,
         public_key: public,
         peers: peer_specs(cfg, names),
+        trust,
     }
 }
 
@@ -322,6 +332,7 @@ pub fn run_daemon(config_path: &Path, socket_path: &Path) -> Result<(), String> 
     let cfg = uci::load(config_path).map_err(|e| e.to_string())?;
     crate::log::set_level(cfg.agent.log_level);
     let (private, public) = load_or_create_key(&cfg)?;
+    let authority = trust::load(&cfg, &public)?;
     let mut signals = Signals::new().map_err(|e| format!("signals: {e}"))?;
     let socks = UdpSockets::bind(cfg.agent.listen_port)
         .map_err(|e| format!("cannot bind UDP port {}: {e}", cfg.agent.listen_port))?;
@@ -331,7 +342,7 @@ pub fn run_daemon(config_path: &Path, socket_path: &Path) -> Result<(), String> 
     let mut names = Resolver::start();
     names.configure(clock.now(), &cfg);
     let node = Node::new(
-        &node_config(&cfg, &names, private, public),
+        &node_config(&cfg, &names, private, public, authority.engine),
         clock.now(),
         wall_clock_micros(),
     );
@@ -372,6 +383,7 @@ pub fn run_daemon(config_path: &Path, socket_path: &Path) -> Result<(), String> 
         gso_refused: 0,
         gso_reprobe_at: None,
         discovery: None,
+        authority_key: authority.key,
     };
     let started = d.clock.now();
     d.discovery = start_discovery(&d.cfg, d.io.device.name(), started);
@@ -470,6 +482,9 @@ impl Daemon {
         self.node.handle_timeout(now, &mut out);
         out.flush_frames();
         self.flush_udp();
+        if let Some(list) = self.node.take_revocation_change() {
+            trust::persist_revocation(&self.cfg, &list);
+        }
         if let Some(disc) = self.discovery.as_mut() {
             disc.timers(now);
         }
@@ -648,6 +663,10 @@ impl Daemon {
                 }
                 None => Response::error(NO_DISCOVERY),
             },
+            Request::Revoke { member } => match self.revoke(now, &member) {
+                Ok(text) => Response::Ok(text),
+                Err(e) => Response::error(&e),
+            },
             Request::Peers => Response::Peers(self.node.peer_infos(now)),
             Request::PublicKey => Response::PublicKey(self.public),
             Request::Status => {
@@ -681,6 +700,75 @@ impl Daemon {
         }
     }
 
+    /// Read the authority's files again (a new certificate after `cloudy
+    /// join` or `cloudy sign`, a list copied by hand, the signing key).
+    fn refresh_trust(&mut self, now: Instant) {
+        if self.cfg.agent.authority.is_none() {
+            return;
+        }
+        match trust::load(&self.cfg, &self.public) {
+            Ok(loaded) => {
+                self.authority_key = loaded.key;
+                if let Some(t) = loaded.engine {
+                    self.node.set_own_certificate(t.cert.as_ref());
+                    if let Some(list) = t.revoked {
+                        let _ = self.node.install_revocation(now, list);
+                        // Already on disk: nothing to write back.
+                        let _ = self.node.take_revocation_change();
+                    }
+                }
+            }
+            Err(e) => error!("reload: {e}; keeping the certificate in use"),
+        }
+    }
+
+    /// `cloudy revoke`: a new revocation list signed here, applied and
+    /// sent to every member at once (each passes it on).
+    fn revoke(&mut self, now: Instant, member: &str) -> Result<String, String> {
+        let Some(authority) = self.authority_key.as_ref() else {
+            return Err(format!(
+                "this box does not hold the cloud's authority key ({})",
+                self.cfg.agent.authority_key_file.display()
+            ));
+        };
+        let key = keys::decode_public(member)
+            .or_else(|| self.node.key_of_name(member))
+            .ok_or_else(|| format!("no member called {member} here: give its public key"))?;
+        if key == self.public {
+            return Err("this is the authority's own box: it cannot revoke itself".into());
+        }
+        let unix = trust::unix_now();
+        let until = self.node.member_certificate(&key).map_or(
+            unix + crate::console::authority::MAX_LIFETIME_DAYS * 86_400,
+            |c| c.not_after,
+        );
+        let list = crate::trust::RevocationList::revoke(
+            authority,
+            self.node.revocation_list(),
+            &self.cfg.agent.cloud,
+            key,
+            until,
+            unix,
+        )
+        .map_err(|e| format!("revocation list: {e}"))?;
+        let serial = list.serial;
+        self.node
+            .install_revocation(now, list)
+            .map_err(|e| format!("revocation list: {e}"))?;
+        let mut out = self.io.outbox();
+        self.node.announce_revocation(now, &mut out);
+        out.flush_frames();
+        self.flush_udp();
+        info!(
+            "revoked {member} ({}): list {serial}",
+            keys::encode_public(&key)
+        );
+        Ok(format!(
+            "revoked {member} ({}); revocation list {serial} sent to every member",
+            keys::encode_public(&key)
+        ))
+    }
+
     /// SIGHUP: parse everything first, then apply only the difference:
     /// `Config::diff` lists what changed, each change with the reload
     /// effect its option declares (`config::schema`), and only those parts
@@ -694,6 +782,14 @@ impl Daemon {
             }
         };
         let changes = Config::diff(&self.cfg, &new);
+        let engine_restarts = changes
+            .iter()
+            .any(|c| c.reload() == Reload::Restart(Part::Engine));
+        if !engine_restarts {
+            // The certificate, revocation list and authority key are files
+            // of their own: read them again on every reload.
+            self.refresh_trust(now);
+        }
         if changes.is_empty() {
             info!(
                 "configuration reloaded from {}: nothing changed",
@@ -734,6 +830,18 @@ impl Daemon {
                 return;
             }
         }
+        let authority = if restart(Part::Engine) {
+            match trust::load(&self.cfg, &self.public) {
+                Ok(a) => Some(a),
+                Err(e) => {
+                    error!("reload refused, keeping the running configuration: {e}");
+                    self.cfg = old;
+                    return;
+                }
+            }
+        } else {
+            None
+        };
         if restart(Part::Sockets) {
             let (port, old_port) = (n.listen_port, o.listen_port);
             match UdpSockets::bind(port) {
@@ -783,11 +891,18 @@ impl Daemon {
                 }
             }
         }
-        if restart(Part::Engine) {
+        if let Some(authority) = authority {
             info!("identity changed: restarting the overlay engine");
             self.names.configure(now, &self.cfg);
+            self.authority_key = authority.key;
             self.node = Node::new(
-                &node_config(&self.cfg, &self.names, self.private, self.public),
+                &node_config(
+                    &self.cfg,
+                    &self.names,
+                    self.private,
+                    self.public,
+                    authority.engine,
+                ),
                 now,
                 wall_clock_micros(),
             );

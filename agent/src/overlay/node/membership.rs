@@ -29,6 +29,13 @@ impl Node {
             if spec.key == self.id.public {
                 continue;
             }
+            if self.is_revoked(&spec.key) {
+                crate::warn!(
+                    "peer {} is revoked by the cloud's authority: ignored",
+                    spec.name
+                );
+                continue;
+            }
             match self.slot_of_key(&spec.key) {
                 Some(slot) => {
                     if let Some(p) = self.peers[slot].as_mut() {

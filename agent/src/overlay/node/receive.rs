@@ -94,8 +94,8 @@ impl Node {
                 return;
             }
         };
-        let Some(slot) = self.slot_of_key(&resp.remote_key) else {
-            self.stats.dropped_unknown_key += 1;
+        let key = resp.remote_key;
+        let Some(slot) = self.slot_for_handshake(now, &key, &resp.payload.cert) else {
             debug!("{from}: handshake from a key that is not a member");
             return;
         };
@@ -108,7 +108,7 @@ impl Node {
             return;
         }
         p.last_init_timestamp = resp.payload.timestamp;
-        if !p.configured && !resp.payload.name.is_empty() {
+        if !p.configured && !resp.payload.name.is_empty() && p.cert.is_none() {
             p.name = format!("~{}", resp.payload.name);
         }
         let local_index = session_index(slot);
@@ -152,7 +152,7 @@ impl Node {
         };
         match pending.init.finish(now, sender_index, noise) {
             Ok((session, payload)) => {
-                if !p.configured && !payload.name.is_empty() {
+                if !p.configured && !payload.name.is_empty() && p.cert.is_none() {
                     p.name = format!("~{}", payload.name);
                 }
                 p.previous = p.current.take();
@@ -189,8 +189,8 @@ impl Node {
             for q in self.peers.iter_mut().flatten() {
                 q.gossip_due = now;
             }
+            self.send_membership(now, slot, out);
         }
-        let _ = out;
     }
 
     /// A cookie reply (WireGuard §5.4.7): read only for the handshake in
@@ -435,7 +435,10 @@ impl Node {
                 }
                 self.on_message(now, origin, Some(slot), inner, out);
             }
-            // Gossip and relay envelopes are never valid inside a relay.
+            Message::Cert(b) if via.is_none() => self.on_cert(now, slot, b, out),
+            Message::Revoked(b) if via.is_none() => self.on_revoked(now, slot, b, out),
+            // Gossip, membership and relay envelopes are never valid
+            // inside a relay.
             _ => self.stats.dropped_malformed += 1,
         }
     }

@@ -97,6 +97,7 @@ impl Net {
                 private_key,
                 public_key,
                 peers,
+                trust: None,
             };
             let node = Node::new(&cfg, Instant::ZERO, 1_700_000_000_000_000);
             boxes.push(SimBox {
@@ -473,6 +474,7 @@ fn hostile_packets_never_reach_the_device() {
             key: key(2).1,
             endpoints: vec![addr(1)],
         }],
+        trust: None,
     };
     let mut stranger = Node::new(&stranger_cfg, net.now, 1);
     let mut out = Collect::default();
@@ -761,4 +763,178 @@ fn gossip_never_admits_members() {
     }
     net.run(Duration::from_secs(3));
     assert_eq!(net.info(0, "box3").state, PeerState::Up);
+}
+
+// ---- cloud authority ----
+
+const SIM_UNIX: u64 = 1_700_000_000;
+
+fn sim_authority() -> crate::trust::AuthorityKey {
+    crate::trust::AuthorityKey::from_seed(&[42; 32])
+}
+
+fn sim_cert(
+    authority: &crate::trust::AuthorityKey,
+    name: &str,
+    k: PublicKey,
+) -> crate::trust::Certificate {
+    crate::trust::Certificate::issue(authority, name, "sim", k, SIM_UNIX, 86_400, vec![]).unwrap()
+}
+
+impl Net {
+    /// [`Net::new`] with an authority: every box holds a certificate.
+    fn with_authority(n: usize, links: &[&[usize]]) -> Net {
+        let mut net = Net::new(n, links, true);
+        let authority = sim_authority();
+        for i in 0..n {
+            let name = format!("box{}", i + 1);
+            net.boxes[i].cfg.trust = Some(TrustConfig {
+                authority: authority.public(),
+                cert: Some(sim_cert(&authority, &name, key(i as u8 + 1).1)),
+                revoked: None,
+            });
+            net.restart(i);
+        }
+        net
+    }
+
+    fn knows(&self, i: usize, name: &str) -> Option<PeerState> {
+        self.boxes[i]
+            .node
+            .peer_infos(self.now)
+            .into_iter()
+            .find(|p| p.name.trim_start_matches('~') == name)
+            .map(|p| p.state)
+    }
+}
+
+#[test]
+fn certified_members_find_each_other_through_one_box() {
+    // box1 lists nobody; box2 and box3 list only box1. Certificates in
+    // the handshakes admit them at box1, which passes them on.
+    let mut net = Net::with_authority(3, &[&[], &[0], &[0]]);
+    net.run(Duration::from_secs(4));
+    assert_eq!(net.knows(0, "box2"), Some(PeerState::Up));
+    assert_eq!(net.knows(0, "box3"), Some(PeerState::Up));
+    net.run(GOSSIP_INTERVAL + Duration::from_secs(3));
+    assert_eq!(net.knows(1, "box3"), Some(PeerState::Up));
+    assert_eq!(net.knows(2, "box2"), Some(PeerState::Up));
+    let tags = [7u8];
+    net.send_frame(1, &frame(BCAST, mac(1), tags[0]));
+    net.run(Duration::from_millis(100));
+    assert_eq!(net.delivered_tags(2), vec![7]);
+}
+
+#[test]
+fn forged_and_foreign_certificates_are_refused() {
+    let mut net = Net::with_authority(2, &[&[1], &[0]]);
+    net.run(Duration::from_secs(2));
+    assert_eq!(net.knows(0, "box2"), Some(PeerState::Up));
+    // A box with a certificate from another authority, and one presenting
+    // box2's genuine certificate with its own key.
+    let rogue = crate::trust::AuthorityKey::from_seed(&[66; 32]);
+    let (p1, k1) = key(50);
+    let (p2, k2) = key(51);
+    for (private_key, public_key, cert) in [
+        (p1, k1, sim_cert(&rogue, "evil", k1)),
+        (p2, k2, sim_cert(&sim_authority(), "box2", key(2).1)),
+    ] {
+        let cfg = NodeConfig {
+            name: "evil".into(),
+            cloud: "sim".into(),
+            private_key,
+            public_key,
+            peers: vec![PeerSpec {
+                name: "box1".into(),
+                key: key(1).1,
+                endpoints: vec![addr(0)],
+            }],
+            trust: Some(TrustConfig {
+                authority: sim_authority().public(),
+                cert: Some(cert),
+                revoked: None,
+            }),
+        };
+        let mut evil = Node::new(&cfg, net.now, SIM_UNIX * 1_000_000);
+        let mut out = Collect::default();
+        evil.handle_timeout(net.now, &mut out);
+        let from: SocketAddr = "203.0.113.9:6556".parse().unwrap();
+        for (_, mut bytes) in out.sent {
+            let mut back = Collect::default();
+            let now = net.now;
+            net.boxes[0]
+                .node
+                .handle_packet(now, from, &mut bytes, &mut back);
+            assert!(
+                back.sent.is_empty(),
+                "box1 answered a handshake it must refuse"
+            );
+        }
+    }
+    assert_eq!(net.boxes[0].node.stats().dropped_bad_cert, 2);
+    assert_eq!(net.boxes[0].node.peer_infos(net.now).len(), 1);
+    // A member passing on a forged certificate: counted, not admitted.
+    let forged = sim_cert(&rogue, "ghost", key(60).1).to_bytes().unwrap();
+    let mut out = Collect::default();
+    let now = net.now;
+    let slot = net.boxes[1].node.slot_of_key(&key(1).1).unwrap();
+    net.boxes[1]
+        .node
+        .send_message(now, slot, wire::MSG_CERT, &forged, &mut out);
+    net.emit(1, out);
+    net.run(Duration::from_millis(50));
+    assert_eq!(net.boxes[0].node.stats().dropped_bad_cert, 3);
+    assert_eq!(net.knows(0, "ghost"), None);
+}
+
+#[test]
+fn revocation_reaches_every_box_at_once() {
+    let mut net = Net::with_authority(3, &[&[1, 2], &[0], &[0]]);
+    net.run(Duration::from_secs(4) + GOSSIP_INTERVAL);
+    assert_eq!(net.knows(1, "box3"), Some(PeerState::Up));
+    let list = crate::trust::RevocationList::revoke(
+        &sim_authority(),
+        None,
+        "sim",
+        key(3).1,
+        SIM_UNIX + 86_400,
+        SIM_UNIX,
+    )
+    .unwrap();
+    let now = net.now;
+    assert_eq!(
+        net.boxes[0].node.install_revocation(now, list.clone()),
+        Ok(true)
+    );
+    let mut out = Collect::default();
+    net.boxes[0].node.announce_revocation(now, &mut out);
+    net.emit(0, out);
+    net.run(Duration::from_millis(100));
+    for i in [0, 1] {
+        assert_eq!(net.knows(i, "box3"), None, "box{} still has box3", i + 1);
+        assert_eq!(
+            net.boxes[i].node.take_revocation_change().map(|l| l.serial),
+            Some(list.serial)
+        );
+    }
+    // box3 keeps trying: every box refuses it.
+    net.run(Duration::from_secs(5));
+    for i in [0, 1] {
+        assert_eq!(net.knows(i, "box3"), None);
+        assert!(net.boxes[i].node.stats().dropped_revoked > 0);
+    }
+    // An older or forged list changes nothing.
+    let now = net.now;
+    assert_eq!(net.boxes[1].node.install_revocation(now, list), Ok(false));
+    let forged = crate::trust::RevocationList::revoke(
+        &crate::trust::AuthorityKey::from_seed(&[66; 32]),
+        None,
+        "sim",
+        key(1).1,
+        SIM_UNIX + 86_400,
+        SIM_UNIX + 99,
+    )
+    .unwrap();
+    assert!(net.boxes[1].node.install_revocation(now, forged).is_err());
+    assert_eq!(net.knows(1, "box1"), Some(PeerState::Up));
 }

@@ -14,6 +14,7 @@ impl Node {
         }
         self.next_tick = now + TICK;
         self.macs.expire(now);
+        self.expire_certificates(now);
         for slot in 0..self.peers.len() {
             if self.peers[slot].is_some() {
                 self.peer_timers(now, slot, out);

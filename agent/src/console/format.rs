@@ -280,7 +280,7 @@ fn discovery_object(j: &mut Json, d: &DiscoveryInfo) {
 
 /// What the CLI prints for a daemon's answer: a table or lines for people,
 /// JSON for scripts (`json`). `None` for an answer that is not printed
-/// (an error, which the CLI reports itself).
+/// (an error or `busy`, which the CLI handles itself).
 pub fn show(answer: &Response, json: bool) -> Option<String> {
     Some(match (answer, json) {
         (Response::Status(s), false) => status_text(s),
@@ -291,7 +291,7 @@ pub fn show(answer: &Response, json: bool) -> Option<String> {
         (Response::Services { services, .. }, true) => services_json(services),
         (Response::PublicKey(k), _) => format!("{}\n", encode_public(k)),
         (Response::Ok(text), _) => format!("{text}\n"),
-        (Response::Error(_), _) => return None,
+        (Response::Error(_) | Response::Busy, _) => return None,
     })
 }
 

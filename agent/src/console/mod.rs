@@ -8,8 +8,10 @@
 //! - [`cli`]: the command line of the `cloudy` binary.
 //!
 //! Invariants: every message is at most `limits::MAX_CONSOLE_MESSAGE`
-//! bytes; the daemon serves at most `limits::MAX_CONSOLE_CLIENTS` clients
-//! at once and closes idle ones; nothing a client sends can make it panic.
+//! bytes; the daemon holds at most `limits::MAX_CONSOLE_CLIENTS` clients
+//! at once, each for at most `limits::CONSOLE_REQUEST_TIMEOUT` per
+//! request, and answers one more `busy` (or at once, if its request is
+//! already complete); nothing a client sends can make it panic.
 
 pub mod authority;
 pub mod cli;

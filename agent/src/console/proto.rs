@@ -98,6 +98,10 @@ pub enum Response {
         /// ask again after this many milliseconds for a complete list.
         retry_ms: u32,
     },
+    /// Every console slot is taken and the request was not complete when
+    /// the daemon looked: nothing was done, ask again shortly on a new
+    /// connection. Sent once, then the daemon closes the connection.
+    Busy,
 }
 
 /// One service of `cloudy search`.
@@ -557,6 +561,18 @@ mod test {
         let r = Response::Status(st);
         let frame = encode_frame(&r).unwrap();
         assert_eq!(decode_body::<Response>(&frame[4..]), Ok(r));
+    }
+
+    #[test]
+    fn busy_fixture() {
+        // Appended after `Services` (index 5): index 6, no fields.
+        let want = [0, 0, 0, 1, 6];
+        assert_eq!(encode_frame(&Response::Busy).unwrap(), want);
+        assert_eq!(decode_body::<Response>(&want[4..]), Ok(Response::Busy));
+        assert_eq!(
+            decode_body::<Response>(&[6, 0]),
+            Err(FrameError::TrailingBytes)
+        );
     }
 
     #[test]

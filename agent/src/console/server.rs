@@ -11,14 +11,23 @@
 //! budget make it due at once). Calling `handle_ready` on every wakeup is
 //! also fine: it costs a few failing syscalls when nothing is ready.
 //!
-//! Bounds: at most [`MAX_CONSOLE_CLIENTS`] clients (one more is accepted,
-//! told `busy` and closed); per client one frame decoder
-//! ([`MAX_FRAME_BYTES`]) and an output buffer of at most
-//! [`MAX_CLIENT_OUTPUT`] bytes; at most [`REQUESTS_PER_CALL`] requests
-//! per client and [`ACCEPTS_PER_CALL`] accepts per call. A client is
-//! closed after a malformed or oversized frame (after an
-//! [`Response::Error`] telling why), on end of file once answered, and
-//! after [`CONSOLE_IDLE_TIMEOUT`] without progress.
+//! Bounds: at most [`MAX_CONSOLE_CLIENTS`] clients hold a slot; per
+//! client one frame decoder ([`MAX_FRAME_BYTES`]) and an output buffer of
+//! at most [`MAX_CLIENT_OUTPUT`] bytes; at most [`REQUESTS_PER_CALL`]
+//! requests per client and [`ACCEPTS_PER_CALL`] accepts per call. A
+//! client is closed after a malformed or oversized frame (after an
+//! [`Response::Error`] telling why), on end of file once answered, and at
+//! its deadline: [`CONSOLE_REQUEST_TIMEOUT`] after it was accepted or its
+//! last request was complete (told why if it had nothing left to read).
+//! So clients trickling a byte now and then hold a slot for that long at
+//! most, whatever they do.
+//!
+//! When every slot is taken, a new connection is served once without a
+//! slot: what it has already sent is read, a complete request is answered
+//! (`cloudy` writes its request right after connecting, so it is usually
+//! there), garbage gets its error, and anything else gets
+//! [`Response::Busy`]; then it is closed. Nothing of it is kept, so slow
+//! clients cannot lock the commands out, only make them retry.
 //!
 //! Binding: the socket is bound under a temporary name, chmod'ed 0600 and
 //! renamed over the final path, so the final path never has looser
@@ -38,11 +47,9 @@ use nix::errno::Errno;
 use nix::sys::socket::{self, AddressFamily, MsgFlags, SockFlag, SockType, UnixAddr};
 
 use super::proto::{encode_frame, FrameDecoder, FrameError, Request, Response, MAX_FRAME_BYTES};
-use crate::limits::MAX_CONSOLE_CLIENTS;
+use crate::limits::{CONSOLE_REQUEST_TIMEOUT, MAX_CONSOLE_CLIENTS};
 use crate::time::{Duration, Instant};
 
-/// A client without progress (bytes in or out) for this long is closed.
-pub const CONSOLE_IDLE_TIMEOUT: Duration = Duration::from_secs(5);
 /// Output buffered for one client: two largest frames.
 pub const MAX_CLIENT_OUTPUT: usize = 2 * MAX_FRAME_BYTES;
 /// Requests answered per client per [`ControlServer::handle_ready`] call.
@@ -53,15 +60,19 @@ pub const ACCEPTS_PER_CALL: usize = 8;
 const READS_PER_CALL: usize = 8;
 const READ_CHUNK: usize = 4096;
 
-/// Text of the answer to a client over the limit.
-pub const BUSY: &str = "busy";
+/// Text sent to a client closed at its deadline with nothing left to read.
+pub const TIMED_OUT: &str = "no complete request in time";
 
 struct Client {
     stream: UnixStream,
     decoder: FrameDecoder,
     /// Encoded responses not yet written; `len() <= MAX_CLIENT_OUTPUT`.
     out: Vec<u8>,
-    last_active: Instant,
+    /// Closed at this time: [`CONSOLE_REQUEST_TIMEOUT`] after it was
+    /// accepted or its last request was complete.
+    deadline: Instant,
+    /// A request of it was answered.
+    answered: bool,
     /// Sent garbage: answer already queued, read nothing more.
     closing: bool,
     /// The client shut down its sending side.
@@ -76,7 +87,8 @@ impl Client {
             stream,
             decoder: FrameDecoder::new(),
             out: Vec::new(),
-            last_active: now,
+            deadline: now + CONSOLE_REQUEST_TIMEOUT,
+            answered: false,
             closing: false,
             eof: false,
             dead: false,
@@ -101,13 +113,20 @@ impl Client {
     }
 
     /// Answers complete requests while output room lasts.
-    fn process(&mut self, handler: &mut dyn FnMut(Request) -> Response, budget: &mut usize) {
+    fn process(
+        &mut self,
+        now: Instant,
+        handler: &mut dyn FnMut(Request) -> Response,
+        budget: &mut usize,
+    ) {
         while *budget > 0 && !self.closing && self.out.len() + MAX_FRAME_BYTES <= MAX_CLIENT_OUTPUT
         {
             match self.decoder.next_message::<Request>() {
                 Ok(None) => return,
                 Ok(Some(request)) => {
                     *budget -= 1;
+                    self.deadline = now + CONSOLE_REQUEST_TIMEOUT;
+                    self.answered = true;
                     let response = handler(request);
                     self.queue(&response);
                 }
@@ -123,13 +142,12 @@ impl Client {
         }
     }
 
-    fn flush(&mut self, now: Instant) {
+    fn flush(&mut self) {
         while !self.out.is_empty() && !self.dead {
             match send_nosignal(self.stream.as_raw_fd(), &self.out) {
                 Ok(0) => self.dead = true,
                 Ok(n) => {
                     self.out.drain(..n.min(self.out.len()));
-                    self.last_active = now;
                 }
                 Err(Errno::EAGAIN) => return,
                 Err(Errno::EINTR) => continue,
@@ -138,16 +156,17 @@ impl Client {
         }
     }
 
+    /// Reads, answers at most `budget` requests, writes.
     fn service(
         &mut self,
         now: Instant,
         handler: &mut dyn FnMut(Request) -> Response,
         buf: &mut [u8],
+        mut budget: usize,
     ) {
-        let mut budget = REQUESTS_PER_CALL;
         for _ in 0..READS_PER_CALL {
-            self.process(handler, &mut budget);
-            self.flush(now);
+            self.process(now, handler, &mut budget);
+            self.flush();
             if self.dead || self.closing || self.eof || self.decoder.has_frame() {
                 break;
             }
@@ -159,15 +178,24 @@ impl Client {
                 Ok(0) => self.eof = true,
                 Ok(n) => {
                     self.decoder.push(chunk.get(..n).unwrap_or_default());
-                    self.last_active = now;
                 }
                 Err(e) if e.kind() == io::ErrorKind::WouldBlock => break,
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
                 Err(_) => self.dead = true,
             }
         }
-        self.process(handler, &mut budget);
-        self.flush(now);
+        self.process(now, handler, &mut budget);
+        self.flush();
+    }
+
+    /// At the deadline: a client waiting for nothing but its own request
+    /// is told why it is closed (best effort: one nonblocking send).
+    fn expire(&self) {
+        if !self.dead && !self.closing && self.out.is_empty() {
+            if let Ok(frame) = encode_frame(&Response::error(TIMED_OUT)) {
+                let _ = send_nosignal(self.stream.as_raw_fd(), &frame);
+            }
+        }
     }
 
     /// Would read if data came: polling it otherwise could spin on data
@@ -343,16 +371,13 @@ impl ControlServer {
     }
 
     /// When [`handle_timeout`](Self::handle_timeout) has to run next (the
-    /// earliest idle deadline); a time not after the last call's `now` if
+    /// earliest client deadline); a time not after the last call's `now` if
     /// requests are already waiting for [`handle_ready`](Self::handle_ready).
     pub fn poll_at(&self) -> Option<Instant> {
         if self.clients.iter().any(Client::has_work) {
             return Some(self.last_now);
         }
-        self.clients
-            .iter()
-            .map(|c| c.last_active + CONSOLE_IDLE_TIMEOUT)
-            .min()
+        self.clients.iter().map(|c| c.deadline).min()
     }
 
     /// Accepts pending connections, reads what clients sent, answers each
@@ -362,7 +387,7 @@ impl ControlServer {
         self.last_now = now;
         for _ in 0..ACCEPTS_PER_CALL {
             match self.listener.accept() {
-                Ok((stream, _)) => self.admit(stream, now),
+                Ok((stream, _)) => self.admit(stream, now, handler),
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
                 Err(e) if e.kind() == io::ErrorKind::WouldBlock => break,
                 Err(e) => {
@@ -374,30 +399,56 @@ impl ControlServer {
         }
         let buf = &mut self.buf;
         for client in &mut self.clients {
-            client.service(now, handler, buf);
+            client.service(now, handler, buf, REQUESTS_PER_CALL);
         }
         self.clients.retain(|c| !c.done());
     }
 
-    fn admit(&mut self, stream: UnixStream, now: Instant) {
-        if self.clients.len() >= MAX_CONSOLE_CLIENTS {
-            // A fresh socket's send buffer is empty: the small frame fits.
-            if let Ok(frame) = encode_frame(&Response::error(BUSY)) {
-                let _ = send_nosignal(stream.as_raw_fd(), &frame);
-            }
-            let _ = stream.shutdown(std::net::Shutdown::Both);
+    fn admit(
+        &mut self,
+        stream: UnixStream,
+        now: Instant,
+        handler: &mut dyn FnMut(Request) -> Response,
+    ) {
+        if stream.set_nonblocking(true).is_err() {
             return;
         }
-        if stream.set_nonblocking(true).is_ok() {
-            self.clients.push(Client::new(stream, now));
+        let mut client = Client::new(stream, now);
+        if self.clients.len() < MAX_CONSOLE_CLIENTS {
+            self.clients.push(client);
+            return;
         }
+        // Every slot taken: serve what is already here, once. A fresh
+        // socket's send buffer is empty, so an answer (at most
+        // MAX_FRAME_BYTES) fits; if not, the client sees a cut frame.
+        client.service(now, handler, &mut self.buf, 1);
+        if !client.answered && !client.closing {
+            client.queue(&Response::Busy);
+            client.flush();
+        }
+        crate::debug!(
+            "console: {} clients, one more {}",
+            self.clients.len(),
+            if client.answered {
+                "answered at once"
+            } else {
+                "told busy"
+            }
+        );
+        let _ = client.stream.shutdown(std::net::Shutdown::Both);
     }
 
-    /// Closes clients idle for [`CONSOLE_IDLE_TIMEOUT`].
+    /// Closes clients at their deadline ([`CONSOLE_REQUEST_TIMEOUT`]).
     pub fn handle_timeout(&mut self, now: Instant) {
         self.last_now = now;
-        self.clients
-            .retain(|c| now.since(c.last_active) < CONSOLE_IDLE_TIMEOUT);
+        self.clients.retain(|c| {
+            let keep = now < c.deadline;
+            if !keep {
+                crate::debug!("console: client closed, no complete request in time");
+                c.expire();
+            }
+            keep
+        });
     }
 }
 
@@ -532,6 +583,7 @@ pub fn call(path: &Path, request: &Request, timeout: Duration) -> Result<Respons
 mod test {
     use super::*;
     use crate::console::proto::FrameError;
+    use crate::limits::MAX_CONSOLE_MESSAGE;
     use std::io::Write;
     use std::sync::atomic::{AtomicU32, Ordering};
 
@@ -688,45 +740,157 @@ mod test {
         assert_eq!(server.clients(), 0);
     }
 
+    /// A server with every slot taken by a client that sent nothing.
+    fn full_server(path: &Path, now: Instant) -> (ControlServer, Vec<UnixStream>) {
+        let mut server = ControlServer::bind(path).unwrap();
+        let held: Vec<UnixStream> = (0..MAX_CONSOLE_CLIENTS).map(|_| connect(path)).collect();
+        server.handle_ready(now, &mut answer);
+        assert_eq!(server.clients(), MAX_CONSOLE_CLIENTS);
+        (server, held)
+    }
+
     #[test]
-    fn too_many_clients() {
+    fn full_server_answers_a_complete_request_once() {
         let dir = TempDir::new();
         let path = dir.sock();
-        let mut server = ControlServer::bind(&path).unwrap();
-        let mut ok: Vec<UnixStream> = (0..MAX_CONSOLE_CLIENTS).map(|_| connect(&path)).collect();
-        server.handle_ready(Instant::ZERO, &mut answer);
-        assert_eq!(server.clients(), MAX_CONSOLE_CLIENTS);
+        let (mut server, mut held) = full_server(&path, Instant::ZERO);
+        // What `cloudy` does: connect and write the request at once.
         let mut extra = connect(&path);
+        extra
+            .write_all(&encode_frame(&Request::PublicKey).unwrap())
+            .unwrap();
         server.handle_ready(Instant::ZERO, &mut answer);
-        assert_eq!(read_response(&mut extra), Response::Error(BUSY.into()));
+        assert_eq!(read_response(&mut extra), Response::PublicKey([9; 32]));
         assert!(closed(&mut extra));
         assert_eq!(server.clients(), MAX_CONSOLE_CLIENTS);
-        for c in &mut ok {
+        // The slot holders are still served.
+        for c in &mut held {
             c.write_all(&encode_frame(&Request::PublicKey).unwrap())
                 .unwrap();
         }
         server.handle_ready(Instant::ZERO, &mut answer);
-        for c in &mut ok {
+        for c in &mut held {
             assert_eq!(read_response(c), Response::PublicKey([9; 32]));
         }
     }
 
     #[test]
-    fn idle_clients_closed() {
+    fn full_server_says_busy_to_an_incomplete_request() {
+        let dir = TempDir::new();
+        let path = dir.sock();
+        let (mut server, _held) = full_server(&path, Instant::ZERO);
+        let mut silent = connect(&path);
+        let mut partial = connect(&path);
+        partial.write_all(&[0, 0, 0]).unwrap();
+        server.handle_ready(Instant::ZERO, &mut |_| panic!("nothing to answer"));
+        for c in [&mut silent, &mut partial] {
+            assert_eq!(read_response(c), Response::Busy);
+            assert!(closed(c));
+        }
+        assert_eq!(server.clients(), MAX_CONSOLE_CLIENTS);
+    }
+
+    #[test]
+    fn full_server_rejects_garbage_and_oversize_clearly() {
+        let dir = TempDir::new();
+        let path = dir.sock();
+        let (mut server, _held) = full_server(&path, Instant::ZERO);
+        let mut garbage = connect(&path);
+        garbage.write_all(&[0, 0, 0, 2, 0x77, 0x01]).unwrap();
+        let mut huge = connect(&path);
+        huge.write_all(&[0x7f, 0xff, 0xff, 0xff, 0, 0]).unwrap();
+        server.handle_ready(Instant::ZERO, &mut |_| panic!("handler called"));
+        match read_response(&mut garbage) {
+            Response::Error(m) => assert!(m.starts_with("bad request"), "{m}"),
+            r => panic!("unexpected {r:?}"),
+        }
+        let want = FrameError::Oversized(0x7fff_ffff).to_string();
+        assert_eq!(read_response(&mut huge), Response::Error(want));
+        assert!(closed(&mut garbage) && closed(&mut huge));
+        assert_eq!(server.clients(), MAX_CONSOLE_CLIENTS);
+    }
+
+    /// The attack of issue 9: clients that trickle a byte now and then
+    /// hold a slot only until their deadline, and are told why.
+    #[test]
+    fn trickling_clients_closed_at_deadline() {
+        let dir = TempDir::new();
+        let path = dir.sock();
+        let t0 = Instant::from_secs(100);
+        let (mut server, mut held) = full_server(&path, t0);
+        assert_eq!(server.poll_at(), Some(t0 + CONSOLE_REQUEST_TIMEOUT));
+        // Progress that never completes a request does not move it.
+        let half = CONSOLE_REQUEST_TIMEOUT / 2;
+        for (i, step) in [half, CONSOLE_REQUEST_TIMEOUT - Duration::from_millis(1)]
+            .into_iter()
+            .enumerate()
+        {
+            for c in &mut held {
+                c.write_all(&[[0u8, 0][i]]).unwrap();
+            }
+            server.handle_ready(t0 + step, &mut |_| panic!("incomplete"));
+            server.handle_timeout(t0 + step);
+            assert_eq!(server.clients(), MAX_CONSOLE_CLIENTS);
+            assert_eq!(server.poll_at(), Some(t0 + CONSOLE_REQUEST_TIMEOUT));
+        }
+        server.handle_timeout(t0 + CONSOLE_REQUEST_TIMEOUT);
+        assert_eq!(server.clients(), 0);
+        assert_eq!(server.poll_at(), None);
+        for c in &mut held {
+            assert_eq!(read_response(c), Response::Error(TIMED_OUT.into()));
+            assert!(closed(c));
+        }
+    }
+
+    #[test]
+    fn each_request_moves_the_deadline() {
         let dir = TempDir::new();
         let path = dir.sock();
         let mut server = ControlServer::bind(&path).unwrap();
         let mut c = connect(&path);
         let t0 = Instant::from_secs(100);
         server.handle_ready(t0, &mut answer);
+        let t1 = t0 + Duration::from_millis(1500);
+        c.write_all(&encode_frame(&Request::PublicKey).unwrap())
+            .unwrap();
+        server.handle_ready(t1, &mut answer);
+        assert_eq!(read_response(&mut c), Response::PublicKey([9; 32]));
+        assert_eq!(server.poll_at(), Some(t1 + CONSOLE_REQUEST_TIMEOUT));
+        server.handle_timeout(t0 + CONSOLE_REQUEST_TIMEOUT);
         assert_eq!(server.clients(), 1);
-        assert_eq!(server.poll_at(), Some(t0 + CONSOLE_IDLE_TIMEOUT));
-        server.handle_timeout(t0 + Duration::from_secs(4));
-        assert_eq!(server.clients(), 1);
-        server.handle_timeout(t0 + CONSOLE_IDLE_TIMEOUT);
+        server.handle_timeout(t1 + CONSOLE_REQUEST_TIMEOUT);
         assert_eq!(server.clients(), 0);
-        assert_eq!(server.poll_at(), None);
-        assert!(closed(&mut c));
+        assert_eq!(read_response(&mut c), Response::Error(TIMED_OUT.into()));
+    }
+
+    /// A client that does not read its answers is closed at the deadline
+    /// too, without a word (its output is not even written).
+    #[test]
+    fn slow_reader_closed_at_deadline() {
+        let dir = TempDir::new();
+        let path = dir.sock();
+        let mut server = ControlServer::bind(&path).unwrap();
+        let mut c = connect(&path);
+        let t0 = Instant::from_secs(100);
+        let mut big = |_| Response::Error("x".repeat(MAX_CONSOLE_MESSAGE - 8));
+        let one = encode_frame(&Request::Peers).unwrap();
+        c.set_nonblocking(true).unwrap();
+        // Enough answers to fill the socket buffers and the output buffer.
+        let mut at = t0;
+        for round in 0..64 {
+            at = t0 + Duration::from_millis(round);
+            let _ = c.write(&one.repeat(REQUESTS_PER_CALL));
+            server.handle_ready(at, &mut big);
+            if server.fds_writable().count() == 1 {
+                break;
+            }
+        }
+        assert_eq!(server.fds_writable().count(), 1, "output never backed up");
+        assert_eq!(server.poll_at(), Some(at + CONSOLE_REQUEST_TIMEOUT));
+        server.handle_timeout(at + CONSOLE_REQUEST_TIMEOUT - Duration::from_millis(1));
+        assert_eq!(server.clients(), 1);
+        server.handle_timeout(at + CONSOLE_REQUEST_TIMEOUT);
+        assert_eq!(server.clients(), 0);
     }
 
     #[test]

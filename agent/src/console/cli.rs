@@ -669,7 +669,7 @@ fn pubkey(cli: &Cli) -> Result<String, Failure> {
         }
         Err(e) => e.to_string(),
     };
-    match call(&cli.socket, &Request::PublicKey, DAEMON_TIMEOUT) {
+    match call_daemon(cli, &Request::PublicKey, &BUSY_BACKOFF_MS) {
         Ok(Response::PublicKey(k)) => Ok(crate::keys::encode_public(&k)),
         // The key error names the file.
         Ok(Response::Error(m)) => Err(err(format!("{file_error}, and the daemon answered: {m}"))),
@@ -679,10 +679,41 @@ fn pubkey(cli: &Cli) -> Result<String, Failure> {
 }
 
 fn ask(cli: &Cli, request: &Request) -> Result<Response, Failure> {
-    match call(&cli.socket, request, DAEMON_TIMEOUT) {
+    match call_daemon(cli, request, &BUSY_BACKOFF_MS) {
         Ok(Response::Error(m)) => Err(err(format!("the daemon answered: {m}"))),
         Ok(r) => Ok(r),
-        Err(e) => Err(err(e.to_string())),
+        Err(e) => Err(err(e)),
+    }
+}
+
+/// Pauses, in milliseconds, before each new try while the daemon answers
+/// [`Response::Busy`]: six tries within about 2.5 s, enough for slow
+/// clients holding every console slot to reach their deadline
+/// (`limits::CONSOLE_REQUEST_TIMEOUT`).
+pub const BUSY_BACKOFF_MS: [u64; 5] = [100, 200, 400, 800, 1000];
+
+/// [`call`] with `request`, on a new connection after each pause of
+/// `backoff` while the daemon is busy (saying so on stderr). The error is
+/// the line to print.
+fn call_daemon(cli: &Cli, request: &Request, backoff: &[u64]) -> Result<Response, String> {
+    let mut pauses = backoff.iter();
+    loop {
+        match call(&cli.socket, request, DAEMON_TIMEOUT) {
+            Ok(Response::Busy) => {}
+            Ok(r) => return Ok(r),
+            Err(e) => return Err(e.to_string()),
+        }
+        let Some(&ms) = pauses.next() else {
+            let waited: u64 = backoff.iter().sum();
+            return Err(format!(
+                "the daemon is busy (every console slot taken); gave up after {} tries in {}.{} s",
+                backoff.len() + 1,
+                waited / 1000,
+                waited % 1000 / 100
+            ));
+        };
+        eprintln_quiet("cloudy: daemon busy, retrying");
+        std::thread::sleep(std::time::Duration::from_millis(ms));
     }
 }
 
@@ -1030,6 +1061,65 @@ mod test {
             "{line}"
         );
         let _ = std::fs::remove_dir_all(&dir);
+    }
+
+    /// A daemon that answers `Busy` to its first `busy` connections, then
+    /// its public key to the rest, `total` connections in all.
+    fn busy_daemon(path: &Path, busy: usize, total: usize) -> std::thread::JoinHandle<()> {
+        use crate::console::proto::{encode_frame, FrameDecoder};
+        use std::io::Read;
+        let listener = std::os::unix::net::UnixListener::bind(path).unwrap();
+        std::thread::spawn(move || {
+            for i in 0..total {
+                let (mut s, _) = listener.accept().unwrap();
+                s.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
+                let mut d = FrameDecoder::new();
+                let mut buf = [0u8; 64];
+                while d.next_message::<Request>().unwrap().is_none() {
+                    let n = s.read(&mut buf).unwrap();
+                    assert!(n > 0, "client closed before its request");
+                    d.push(&buf[..n]);
+                }
+                let r = if i < busy {
+                    Response::Busy
+                } else {
+                    Response::PublicKey([4; 32])
+                };
+                s.write_all(&encode_frame(&r).unwrap()).unwrap();
+            }
+        })
+    }
+
+    #[test]
+    fn busy_daemon_asked_again() {
+        let dir = temp_dir("busy-retry");
+        let daemon = busy_daemon(&dir.join("s.sock"), 2, 3);
+        let cli = cli_in(&dir, Command::Pubkey, false);
+        let r = call_daemon(&cli, &Request::PublicKey, &[1, 1, 1]);
+        assert_eq!(r, Ok(Response::PublicKey([4; 32])));
+        daemon.join().unwrap();
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+
+    #[test]
+    fn busy_daemon_given_up_on() {
+        let dir = temp_dir("busy-give-up");
+        let daemon = busy_daemon(&dir.join("s.sock"), 3, 3);
+        let cli = cli_in(&dir, Command::Ask(Request::Status), false);
+        let r = call_daemon(&cli, &Request::Status, &[1, 2]);
+        assert_eq!(
+            r,
+            Err(
+                "the daemon is busy (every console slot taken); gave up after 3 tries in 0.0 s"
+                    .into()
+            )
+        );
+        daemon.join().unwrap();
+        let _ = std::fs::remove_dir_all(&dir);
+        // The real schedule: six tries within a few seconds.
+        assert_eq!(BUSY_BACKOFF_MS.len() + 1, 6);
+        let total: u64 = BUSY_BACKOFF_MS.iter().sum();
+        assert!((2000..=4000).contains(&total), "{total}");
     }
 
     /// `status`, `peers` and the `pubkey` fallback against a real server.

@@ -529,6 +529,9 @@ pub fn call(path: &Path, request: &Request, timeout: Duration) -> Result<Respons
     stream.set_nonblocking(false).map_err(CallError::Io)?;
     let frame = encode_frame(request).map_err(CallError::Protocol)?;
     let mut written = 0;
+    // Set when the daemon closed before taking the whole request: it may
+    // have answered first (busy, or an error), so its answer is read.
+    let mut send_error = None;
     while written < frame.len() {
         let left = remaining().ok_or(CallError::Timeout)?;
         stream
@@ -542,9 +545,14 @@ pub fn call(path: &Path, request: &Request, timeout: Duration) -> Result<Respons
             Ok(n) => written += n,
             Err(Errno::EINTR) => {}
             Err(Errno::EAGAIN) => return Err(CallError::Timeout),
+            Err(e @ (Errno::EPIPE | Errno::ECONNRESET)) => {
+                send_error = Some(e);
+                break;
+            }
             Err(e) => return Err(CallError::Io(io::Error::from(e))),
         }
     }
+    let lost = |e: io::Error| CallError::Io(send_error.map_or(e, io::Error::from));
     let mut decoder = FrameDecoder::new();
     let mut buf = vec![0u8; READ_CHUNK];
     // Each pass reads at least one byte or ends; a frame is at most
@@ -559,7 +567,8 @@ pub fn call(path: &Path, request: &Request, timeout: Duration) -> Result<Respons
         let left = remaining().ok_or(CallError::Timeout)?;
         stream.set_read_timeout(Some(left)).map_err(CallError::Io)?;
         match stream.read(&mut buf) {
-            Ok(0) => return Err(CallError::Closed),
+            Ok(0) if send_error.is_none() => return Err(CallError::Closed),
+            Ok(0) => return Err(lost(io::Error::from(io::ErrorKind::BrokenPipe))),
             Ok(n) => {
                 decoder.push(buf.get(..n).unwrap_or_default());
             }
@@ -574,7 +583,7 @@ pub fn call(path: &Path, request: &Request, timeout: Duration) -> Result<Respons
             }
             // The daemon may reset after answering (it closed with our bytes
             // unread); what was received before is still read above.
-            Err(e) => return Err(CallError::Io(e)),
+            Err(e) => return Err(lost(e)),
         }
     }
 }
@@ -891,6 +900,33 @@ mod test {
         assert_eq!(server.clients(), 1);
         server.handle_timeout(at + CONSOLE_REQUEST_TIMEOUT);
         assert_eq!(server.clients(), 0);
+    }
+
+    /// However the daemon's close and the client's send interleave, `call`
+    /// reports the `Busy` the daemon wrote, never "Broken pipe".
+    #[test]
+    fn call_reads_busy_even_when_its_send_fails() {
+        let dir = TempDir::new();
+        let path = dir.sock();
+        let listener = UnixListener::bind(&path).unwrap();
+        const N: usize = 50;
+        let busy = std::thread::spawn(move || {
+            let frame = encode_frame(&Response::Busy).unwrap();
+            for _ in 0..N {
+                let (s, _) = listener.accept().unwrap();
+                let _ = send_nosignal(s.as_raw_fd(), &frame);
+                let _ = s.shutdown(std::net::Shutdown::Both);
+            }
+        });
+        // A largest request makes the send likely to meet the close.
+        let req = Request::Unpublish {
+            instance: "x".repeat(MAX_CONSOLE_MESSAGE - 8),
+        };
+        for i in 0..N {
+            let r = call(&path, &req, Duration::from_secs(5));
+            assert!(matches!(r, Ok(Response::Busy)), "try {i}: {r:?}");
+        }
+        busy.join().unwrap();
     }
 
     #[test]

@@ -88,10 +88,16 @@ pub const MAX_DATAGRAM: usize = 2048;
 pub const MAX_FRAME: usize = 1600;
 /// Console clients held at once (LuCI pages and scripts run `cloudy` in
 /// parallel). Each costs at most a frame decoder and an output buffer,
-/// about 48 KiB when full: 384 KiB for all. One more, when all are taken,
-/// is answered at once if its request is already complete, else told
-/// `busy`, and closed (console::server).
+/// about 48 KiB when full.
 pub const MAX_CONSOLE_CLIENTS: usize = 8;
+/// Clients that came when every slot was taken, each waiting at most
+/// `CONSOLE_BUSY_GRACE` for its request to be answered once, else told
+/// `busy` (console::server). With the slots: 16 × 48 KiB at most.
+pub const MAX_CONSOLE_WAITING: usize = 8;
+/// See `MAX_CONSOLE_WAITING`. `cloudy` writes its request right after
+/// connecting; this covers the daemon accepting first, also on a loaded
+/// single-core router.
+pub const CONSOLE_BUSY_GRACE: Duration = Duration::from_millis(100);
 /// A console client has this long from being accepted, and again from
 /// each complete request, to send its next complete request (and to read
 /// the answer); then it is closed. `cloudy` needs microseconds; a client

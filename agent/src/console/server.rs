@@ -22,12 +22,14 @@
 //! So clients trickling a byte now and then hold a slot for that long at
 //! most, whatever they do.
 //!
-//! When every slot is taken, a new connection is served once without a
-//! slot: what it has already sent is read, a complete request is answered
-//! (`cloudy` writes its request right after connecting, so it is usually
-//! there), garbage gets its error, and anything else gets
-//! [`Response::Busy`]; then it is closed. Nothing of it is kept, so slow
-//! clients cannot lock the commands out, only make them retry.
+//! When every slot is taken, a new connection is served once, without a
+//! slot: it waits at most [`CONSOLE_BUSY_GRACE`] (among at most
+//! [`MAX_CONSOLE_WAITING`]) for its request, which is answered (garbage
+//! gets its error), else it is told [`Response::Busy`]; then it is
+//! closed. `cloudy` writes its request right after connecting, so it is
+//! answered, while clients trickling bytes can only make it retry. When
+//! even the waiting places are taken, what a new connection has already
+//! sent is answered at once, else it is told busy at once.
 //!
 //! Binding: the socket is bound under a temporary name, chmod'ed 0600 and
 //! renamed over the final path, so the final path never has looser
@@ -47,7 +49,9 @@ use nix::errno::Errno;
 use nix::sys::socket::{self, AddressFamily, MsgFlags, SockFlag, SockType, UnixAddr};
 
 use super::proto::{encode_frame, FrameDecoder, FrameError, Request, Response, MAX_FRAME_BYTES};
-use crate::limits::{CONSOLE_REQUEST_TIMEOUT, MAX_CONSOLE_CLIENTS};
+use crate::limits::{
+    CONSOLE_BUSY_GRACE, CONSOLE_REQUEST_TIMEOUT, MAX_CONSOLE_CLIENTS, MAX_CONSOLE_WAITING,
+};
 use crate::time::{Duration, Instant};
 
 /// Output buffered for one client: two largest frames.
@@ -73,6 +77,9 @@ struct Client {
     deadline: Instant,
     /// A request of it was answered.
     answered: bool,
+    /// Came when every slot was taken: answered once, else told busy at
+    /// its deadline ([`CONSOLE_BUSY_GRACE`]), and closed.
+    one_shot: bool,
     /// Sent garbage: answer already queued, read nothing more.
     closing: bool,
     /// The client shut down its sending side.
@@ -82,13 +89,19 @@ struct Client {
 }
 
 impl Client {
-    fn new(stream: UnixStream, now: Instant) -> Client {
+    fn new(stream: UnixStream, now: Instant, one_shot: bool) -> Client {
+        let wait = if one_shot {
+            CONSOLE_BUSY_GRACE
+        } else {
+            CONSOLE_REQUEST_TIMEOUT
+        };
         Client {
             stream,
             decoder: FrameDecoder::new(),
             out: Vec::new(),
-            deadline: now + CONSOLE_REQUEST_TIMEOUT,
+            deadline: now + wait,
             answered: false,
+            one_shot,
             closing: false,
             eof: false,
             dead: false,
@@ -129,6 +142,8 @@ impl Client {
                     self.answered = true;
                     let response = handler(request);
                     self.queue(&response);
+                    // Closed once the answer is out.
+                    self.closing |= self.one_shot;
                 }
                 Err(e) => {
                     let message = match e {
@@ -192,7 +207,12 @@ impl Client {
     /// is told why it is closed (best effort: one nonblocking send).
     fn expire(&self) {
         if !self.dead && !self.closing && self.out.is_empty() {
-            if let Ok(frame) = encode_frame(&Response::error(TIMED_OUT)) {
+            let why = if self.one_shot {
+                Response::Busy
+            } else {
+                Response::error(TIMED_OUT)
+            };
+            if let Ok(frame) = encode_frame(&why) {
                 let _ = send_nosignal(self.stream.as_raw_fd(), &frame);
             }
         }
@@ -413,38 +433,32 @@ impl ControlServer {
         if stream.set_nonblocking(true).is_err() {
             return;
         }
-        let mut client = Client::new(stream, now);
-        if self.clients.len() < MAX_CONSOLE_CLIENTS {
-            self.clients.push(client);
+        let waiting = self.clients.iter().filter(|c| c.one_shot).count();
+        let held = self.clients.len() - waiting;
+        if held < MAX_CONSOLE_CLIENTS || waiting < MAX_CONSOLE_WAITING {
+            let one_shot = held >= MAX_CONSOLE_CLIENTS;
+            self.clients.push(Client::new(stream, now, one_shot));
             return;
         }
-        // Every slot taken: serve what is already here, once. A fresh
-        // socket's send buffer is empty, so an answer (at most
+        // No place to wait either: serve what is already here, at once. A
+        // fresh socket's send buffer is empty, so an answer (at most
         // MAX_FRAME_BYTES) fits; if not, the client sees a cut frame.
+        let mut client = Client::new(stream, now, true);
         client.service(now, handler, &mut self.buf, 1);
         if !client.answered && !client.closing {
             client.queue(&Response::Busy);
             client.flush();
         }
-        crate::debug!(
-            "console: {} clients, one more {}",
-            self.clients.len(),
-            if client.answered {
-                "answered at once"
-            } else {
-                "told busy"
-            }
-        );
         let _ = client.stream.shutdown(std::net::Shutdown::Both);
     }
 
-    /// Closes clients at their deadline ([`CONSOLE_REQUEST_TIMEOUT`]).
+    /// Closes clients at their deadline: [`CONSOLE_REQUEST_TIMEOUT`], or
+    /// [`CONSOLE_BUSY_GRACE`] for those that came when all slots were taken.
     pub fn handle_timeout(&mut self, now: Instant) {
         self.last_now = now;
         self.clients.retain(|c| {
             let keep = now < c.deadline;
             if !keep {
-                crate::debug!("console: client closed, no complete request in time");
                 c.expire();
             }
             keep
@@ -784,19 +798,55 @@ mod test {
     }
 
     #[test]
-    fn full_server_says_busy_to_an_incomplete_request() {
+    fn full_server_waits_briefly_then_says_busy() {
         let dir = TempDir::new();
         let path = dir.sock();
-        let (mut server, _held) = full_server(&path, Instant::ZERO);
+        let t0 = Instant::from_secs(100);
+        let (mut server, _held) = full_server(&path, t0);
         let mut silent = connect(&path);
         let mut partial = connect(&path);
         partial.write_all(&[0, 0, 0]).unwrap();
-        server.handle_ready(Instant::ZERO, &mut |_| panic!("nothing to answer"));
+        let mut late = connect(&path);
+        server.handle_ready(t0, &mut |_| panic!("nothing to answer yet"));
+        assert_eq!(server.clients(), MAX_CONSOLE_CLIENTS + 3);
+        assert_eq!(server.poll_at(), Some(t0 + CONSOLE_BUSY_GRACE));
+        // A request arriving within the grace is answered, and closed.
+        let t1 = t0 + CONSOLE_BUSY_GRACE - Duration::from_millis(1);
+        late.write_all(&encode_frame(&Request::PublicKey).unwrap())
+            .unwrap();
+        server.handle_ready(t1, &mut answer);
+        server.handle_timeout(t1);
+        assert_eq!(read_response(&mut late), Response::PublicKey([9; 32]));
+        assert!(closed(&mut late));
+        assert_eq!(server.clients(), MAX_CONSOLE_CLIENTS + 2);
+        // The others are told busy at the grace's end; the slots stay.
+        server.handle_timeout(t0 + CONSOLE_BUSY_GRACE);
         for c in [&mut silent, &mut partial] {
             assert_eq!(read_response(c), Response::Busy);
             assert!(closed(c));
         }
         assert_eq!(server.clients(), MAX_CONSOLE_CLIENTS);
+        assert_eq!(server.poll_at(), Some(t0 + CONSOLE_REQUEST_TIMEOUT));
+    }
+
+    #[test]
+    fn no_place_to_wait_answers_at_once_or_says_busy() {
+        let dir = TempDir::new();
+        let path = dir.sock();
+        let (mut server, _held) = full_server(&path, Instant::ZERO);
+        let _waiting: Vec<UnixStream> = (0..MAX_CONSOLE_WAITING).map(|_| connect(&path)).collect();
+        server.handle_ready(Instant::ZERO, &mut answer);
+        assert_eq!(server.clients(), MAX_CONSOLE_CLIENTS + MAX_CONSOLE_WAITING);
+        let mut ready = connect(&path);
+        ready
+            .write_all(&encode_frame(&Request::PublicKey).unwrap())
+            .unwrap();
+        let mut silent = connect(&path);
+        server.handle_ready(Instant::ZERO, &mut answer);
+        assert_eq!(read_response(&mut ready), Response::PublicKey([9; 32]));
+        assert_eq!(read_response(&mut silent), Response::Busy);
+        assert!(closed(&mut ready) && closed(&mut silent));
+        assert_eq!(server.clients(), MAX_CONSOLE_CLIENTS + MAX_CONSOLE_WAITING);
     }
 
     #[test]

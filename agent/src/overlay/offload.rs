@@ -35,6 +35,10 @@
 //! `CONFIG_TUN_VNET_CROSS_LE`). The device says which ([`Endian`]); every
 //! parse/emit takes it, so big-endian mips works either way.
 //!
+//! Headers are read and written only through [`headers`]' views
+//! (smoltcp's wire idiom); [`headers::L4Frame::parse`] checks a frame's
+//! header stack once, and the per-segment views reuse its offsets.
+//!
 //! Invariants: no function here panics on any input (every offset is
 //! checked before use; fuzz-friendly); work is linear in the frame length;
 //! memory is the caller's buffers plus one fixed [`Coalescer`] buffer.

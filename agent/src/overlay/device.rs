@@ -35,7 +35,8 @@ use std::io;
 use std::mem;
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
 
-use super::offload::{fold, ones_sum, Endian, VNET_HDR_LEN};
+use super::offload::headers::L4Frame;
+use super::offload::{complete_checksum, Endian, VNET_HDR_LEN};
 use crate::runtime::netif;
 use crate::runtime::sys::{cmsg_find, getsockopt, set_socket_buffers, setsockopt};
 
@@ -639,124 +640,26 @@ fn csum_not_ready(msg: &libc::msghdr) -> bool {
 
 // ---- checksum completion ----
 
-const ETHERTYPE_IPV4: u16 = 0x0800;
-const ETHERTYPE_IPV6: u16 = 0x86dd;
-const ETHERTYPE_VLAN: u16 = 0x8100;
-const ETHERTYPE_QINQ: u16 = 0x88a8;
-const PROTO_TCP: u8 = 6;
-const PROTO_UDP: u8 = 17;
-/// IPv6 extension headers walked at most.
-const MAX_EXT_HEADERS: usize = 8;
-
-fn be16(b: &[u8], at: usize) -> Option<u16> {
-    Some(u16::from_be_bytes([
-        *b.get(at)?,
-        *b.get(at.checked_add(1)?)?,
-    ]))
-}
-
 /// Finishes the TCP or UDP checksum of a `CHECKSUM_PARTIAL` Ethernet
 /// frame: the checksum field already holds the folded pseudo-header sum,
 /// so the checksum is the complement of the sum over the whole L4 segment
-/// (as the kernel's `skb_checksum_help`). Handles up to two VLAN tags,
+/// (as the kernel's `skb_checksum_help`). The headers are found by the
+/// offload path's one parser, [`L4Frame::parse`]: up to two VLAN tags,
 /// IPv4 (unfragmented) and IPv6 (hop-by-hop, routing, destination
 /// options, AH headers). Returns whether a checksum was written; anything
 /// else (other protocols, fragments, malformed or short frames) is left
 /// untouched.
 pub fn complete_l4_checksum(frame: &mut [u8]) -> bool {
-    let Some((start, end, field)) = l4_checksum_span(frame) else {
-        return false;
-    };
-    let Some(segment) = frame.get(start..end) else {
-        return false;
-    };
-    let mut sum = ones_sum(segment);
-    sum = !fold(sum) as u32;
-    // 0 would mean "no checksum" for UDP; 0xffff is the same value.
-    let check = if sum as u16 == 0 { 0xffff } else { sum as u16 };
-    match frame.get_mut(field..field + 2) {
-        Some(slot) => {
-            slot.copy_from_slice(&check.to_be_bytes());
-            true
-        }
-        None => false,
+    match L4Frame::parse(frame, true) {
+        Ok(t) => complete_checksum(frame, t.partial()),
+        Err(_) => false,
     }
-}
-
-/// (segment start, segment end, checksum field offset) within `frame`.
-fn l4_checksum_span(frame: &[u8]) -> Option<(usize, usize, usize)> {
-    let mut at = 12;
-    let mut ethertype = be16(frame, at)?;
-    for _ in 0..2 {
-        if ethertype == ETHERTYPE_VLAN || ethertype == ETHERTYPE_QINQ {
-            at += 4;
-            ethertype = be16(frame, at)?;
-        }
-    }
-    let ip = at + 2;
-    let (proto, l4, end) = match ethertype {
-        ETHERTYPE_IPV4 => {
-            let vihl = *frame.get(ip)?;
-            let ihl = usize::from(vihl & 0x0f) * 4;
-            if vihl >> 4 != 4 || ihl < 20 {
-                return None;
-            }
-            let total = usize::from(be16(frame, ip + 2)?);
-            let frag = be16(frame, ip + 6)?;
-            if frag & 0x3fff != 0 || total < ihl {
-                return None; // a fragment: no whole segment to sum
-            }
-            (*frame.get(ip + 9)?, ip + ihl, ip + total)
-        }
-        ETHERTYPE_IPV6 => {
-            if *frame.get(ip)? >> 4 != 6 {
-                return None;
-            }
-            let payload = usize::from(be16(frame, ip + 4)?);
-            if payload == 0 {
-                return None; // jumbogram / BIG TCP
-            }
-            let end = ip + 40 + payload;
-            let mut next = *frame.get(ip + 6)?;
-            let mut at = ip + 40;
-            let mut steps = 0;
-            loop {
-                match next {
-                    0 | 43 | 60 => {
-                        let len = (usize::from(*frame.get(at + 1)?) + 1) * 8;
-                        next = *frame.get(at)?;
-                        at += len;
-                    }
-                    51 => {
-                        let len = (usize::from(*frame.get(at + 1)?) + 2) * 4;
-                        next = *frame.get(at)?;
-                        at += len;
-                    }
-                    _ => break,
-                }
-                steps += 1;
-                if steps > MAX_EXT_HEADERS {
-                    return None;
-                }
-            }
-            (next, at, end)
-        }
-        _ => return None,
-    };
-    let (field, min_len) = match proto {
-        PROTO_TCP => (16, 20),
-        PROTO_UDP => (6, 8),
-        _ => return None,
-    };
-    if end > frame.len() || l4 > end || end - l4 < min_len {
-        return None;
-    }
-    Some((l4, end, l4 + field))
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::overlay::offload::{fold, ones_sum};
     use crate::runtime::netif::tests::in_netns;
     use std::process::Command;
     use std::time::{Duration, Instant};
@@ -807,7 +710,8 @@ mod tests {
 
     fn verify(frame: &[u8]) -> bool {
         // A correct segment sums, with its pseudo-header, to 0xffff.
-        let (start, end, _) = l4_checksum_span(frame).unwrap();
+        let t = L4Frame::parse(frame, true).unwrap();
+        let (start, end) = (t.l4, t.end);
         let ip = 14;
         let (src_dst, proto) = if frame[12] == 0x08 {
             (&frame[ip + 12..ip + 20], frame[ip + 9])
@@ -1052,7 +956,7 @@ mod tests {
             }
             c.flush(&mut |b| frames.push(b.to_vec()));
             assert_eq!(frames.len(), 1, "one super-frame");
-            assert_eq!(VnetHdr::parse(&frames[0], order).unwrap().gso_size, 1000);
+            assert_eq!(VnetHdr::read(&frames[0], order).unwrap().gso_size, 1000);
             tap.send(&frames[0]).unwrap();
             listener.set_nonblocking(false).unwrap();
             let (mut conn, _) = listener.accept().unwrap();
@@ -1076,7 +980,7 @@ mod tests {
                 let Some(n) = tap.recv(&mut buf).unwrap() else {
                     continue;
                 };
-                let h = VnetHdr::parse(&buf[..n], order).unwrap();
+                let h = VnetHdr::read(&buf[..n], order).unwrap();
                 if h.gso_type != 0 {
                     super_frames += 1;
                 }

@@ -590,7 +590,7 @@ impl Daemon {
                 continue;
             };
             let (head, frame) = buf.split_at_mut(VNET_HDR_LEN.min(len));
-            let Some(hdr) = VnetHdr::parse(head, order) else {
+            let Ok(hdr) = VnetHdr::read(head, order) else {
                 self.offload_errors += 1;
                 continue;
             };

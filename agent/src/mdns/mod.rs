@@ -51,7 +51,7 @@ use self::wire::{
 };
 use crate::config::IpCidr;
 use crate::limits::*;
-use crate::time::{earliest, Duration, Instant};
+use crate::time::{earliest, Duration, Instant, TokenBucket};
 
 /// The mDNS port (RFC 6762 §3).
 pub const MDNS_PORT: u16 = 5353;
@@ -189,42 +189,6 @@ pub struct MdnsStats {
     pub responses_sent: u64,
     pub queries_sent: u64,
     pub cache_evictions: u64,
-}
-
-/// A token bucket in thousandths of a token.
-#[derive(Clone, Debug)]
-pub(crate) struct TokenBucket {
-    milli: u64,
-    last: Instant,
-    rate: u32,
-    burst: u32,
-}
-
-impl TokenBucket {
-    fn new(now: Instant, rate: u32, burst: u32) -> TokenBucket {
-        TokenBucket {
-            milli: u64::from(burst) * 1000,
-            last: now,
-            rate,
-            burst,
-        }
-    }
-
-    /// Take one token if there is one.
-    pub(crate) fn take(&mut self, now: Instant) -> bool {
-        let elapsed_ms = u64::try_from(now.since(self.last).as_millis()).unwrap_or(u64::MAX);
-        self.last = self.last.max(now);
-        self.milli = self
-            .milli
-            .saturating_add(elapsed_ms.saturating_mul(u64::from(self.rate)))
-            .min(u64::from(self.burst) * 1000);
-        if self.milli >= 1000 {
-            self.milli -= 1000;
-            true
-        } else {
-            false
-        }
-    }
 }
 
 /// A small deterministic generator (splitmix64) for protocol jitter.
@@ -427,8 +391,8 @@ impl Mdns {
                 id,
                 subnets,
                 addrs,
-                queries: TokenBucket::new(now, MDNS_QUERIES_PER_SEC, MDNS_QUERY_BURST),
-                answers: TokenBucket::new(now, MDNS_ANSWERS_PER_SEC, MDNS_ANSWER_BURST),
+                queries: TokenBucket::new(MDNS_QUERIES_PER_SEC, MDNS_QUERY_BURST, now),
+                answers: TokenBucket::new(MDNS_ANSWERS_PER_SEC, MDNS_ANSWER_BURST, now),
             }),
         }
         self.responder.reprobe_all(now, &mut self.rng);
@@ -852,8 +816,8 @@ mod test {
                 },
             ],
             addrs: vec!["10.1.2.3".parse().unwrap()],
-            queries: TokenBucket::new(Instant::ZERO, 1, 1),
-            answers: TokenBucket::new(Instant::ZERO, 1, 1),
+            queries: TokenBucket::new(1, 1, Instant::ZERO),
+            answers: TokenBucket::new(1, 1, Instant::ZERO),
         };
         assert!(ifc.on_link("10.1.2.200".parse().unwrap()));
         assert!(!ifc.on_link("10.1.3.1".parse().unwrap()));
@@ -869,15 +833,5 @@ mod test {
             }
         ));
         assert_eq!(ifc.groups().len(), 1);
-    }
-
-    #[test]
-    fn token_bucket_refills() {
-        let mut b = TokenBucket::new(Instant::ZERO, 10, 2);
-        assert!(b.take(Instant::ZERO));
-        assert!(b.take(Instant::ZERO));
-        assert!(!b.take(Instant::ZERO));
-        assert!(!b.take(Instant::from_millis(99)));
-        assert!(b.take(Instant::from_millis(101)));
     }
 }

@@ -119,7 +119,7 @@ impl TokenBucket {
             self.refilled = now;
         } else {
             self.tokens += add as u32; // add <= room, a u32
-            // per_sec > 0 here, since add > 0.
+                                       // per_sec > 0 here, since add > 0.
             let used = u64::try_from(add * 1_000_000 / per_sec).unwrap_or(u64::MAX);
             self.refilled = self.refilled + Duration::from_micros(used);
         }

@@ -128,7 +128,9 @@ pub const MDNS_CACHE_PER_SOURCE: usize = MDNS_CACHE_SIZE / 4;
 /// so that a poisoned entry cannot live longer).
 pub const MDNS_MAX_TTL: u32 = MDNS_TTL_OTHER;
 /// Sources of unsolicited responses (RFC 6762 §8.3 announcements, answers
-/// to others' queries) with a token bucket each; more share one bucket.
+/// to others' queries) with a token bucket each; a slot is reused once
+/// idle long enough for its bucket to be full, and while none is, new
+/// sources share one more bucket.
 pub const MDNS_UNSOLICITED_SOURCES: usize = 32;
 /// Unsolicited response packets per second and source ...
 pub const MDNS_UNSOLICITED_PER_SEC: u32 = 5;

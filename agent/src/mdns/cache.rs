@@ -8,15 +8,20 @@
 //!   first, then LAN answers to our own queries, records of this micro
 //!   cloud (the overlay) last. A new record ranked below every entry is
 //!   refused. Counted in [`Cache::evictions`] and [`Cache::refused`].
+//!   Trust only rises: a copy received with more trust raises the entry's,
+//!   and so does a question we send that it answers ([`Cache::promote`]).
 //! - A LAN source holds at most `per_source` entries
 //!   ([`MDNS_CACHE_PER_SOURCE`]); a record beyond that takes the place of
 //!   that source's own lowest-ranked entry (or is refused), so a flood from
 //!   one host never displaces another host's records, whatever their TTLs.
+//!   An entry counts against the source that first sent it. (A host may
+//!   spoof many source addresses on its link: then what bounds its flood
+//!   is the trust ranking and the guard's budget for unsolicited records.)
 //! - TTLs are capped at [`MDNS_MAX_TTL`] (4500 s) on receipt, counted in
 //!   [`Cache::ttl_capped`]: RFC 6762 §10 recommends 120 s for host records
 //!   and 75 minutes for the rest, and Apple's mDNSResponder caps multicast
-//!   TTLs at 4500 s, so no legitimate responder loses anything, while a
-//!   record with TTL 2^32-1 can no longer sit in the cache for 136 years.
+//!   TTLs at 4500 s, so a legitimate record is at worst refreshed sooner,
+//!   while one with TTL 2^32-1 can no longer sit in the cache for 136 years.
 //! - Only class IN records of types A, AAAA, PTR, SRV and TXT are kept,
 //!   each bounded by the wire parser (name ≤ 255 bytes, RDATA ≤
 //!   [`MDNS_MAX_RDATA`](crate::limits::MDNS_MAX_RDATA)).

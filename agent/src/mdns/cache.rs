@@ -321,26 +321,19 @@ impl Cache {
     /// answer (§7.1) and so never sent to us again in answer: without
     /// this, it would stay [`Trust::Unsolicited`] until its refresh.
     pub fn promote(&mut self, iface: IfaceId, q: &Question) {
-        let mut names: Vec<Name> = Vec::new();
-        for e in &mut self.entries {
-            if e.iface == iface && q.matches(&e.record) {
+        let here: Vec<&Record> = self
+            .entries
+            .iter()
+            .filter(|e| e.iface == iface)
+            .map(|e| &e.record)
+            .collect();
+        let mut marked: Vec<bool> = here.iter().map(|r| q.matches(r)).collect();
+        super::guard::mark_additionals(&here, &mut marked);
+        let here = self.entries.iter_mut().filter(|e| e.iface == iface);
+        for (e, m) in here.zip(marked) {
+            if m {
                 e.trust = e.trust.max(Trust::Answer);
-                names.extend(super::guard::target(&e.record).cloned());
             }
-        }
-        // PTR -> SRV/TXT -> A/AAAA: two steps.
-        for _ in 0..2 {
-            if names.is_empty() {
-                return;
-            }
-            let mut next = Vec::new();
-            for e in &mut self.entries {
-                if e.iface == iface && e.trust < Trust::Answer && names.contains(&e.record.name) {
-                    e.trust = Trust::Answer;
-                    next.extend(super::guard::target(&e.record).cloned());
-                }
-            }
-            names = next;
         }
     }
 

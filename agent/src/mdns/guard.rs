@@ -89,11 +89,33 @@ fn name_key(n: &Name) -> u64 {
 }
 
 /// The name a PTR or SRV record points to.
-pub(super) fn target(r: &Record) -> Option<&Name> {
+fn target(r: &Record) -> Option<&Name> {
     match &r.data {
         RData::Ptr(n) => Some(n),
         RData::Srv(s) => Some(&s.target),
         _ => None,
+    }
+}
+
+/// Also mark the records named by a marked PTR or SRV record, in two
+/// steps (PTR -> SRV/TXT -> A/AAAA, RFC 6763 §12). `marked` has one flag
+/// per record.
+pub(super) fn mark_additionals(records: &[&Record], marked: &mut [bool]) {
+    for _ in 0..2 {
+        let targets: Vec<u64> = records
+            .iter()
+            .zip(marked.iter())
+            .filter(|(_, m)| **m)
+            .filter_map(|(r, _)| target(r).map(name_key))
+            .collect();
+        if targets.is_empty() {
+            return;
+        }
+        for (r, m) in records.iter().zip(marked.iter_mut()) {
+            if !*m && targets.contains(&name_key(&r.name)) {
+                *m = true;
+            }
+        }
     }
 }
 
@@ -155,23 +177,7 @@ impl Guard {
             .iter()
             .map(|r| self.was_asked(now, iface, r))
             .collect();
-        // PTR -> SRV/TXT -> A/AAAA: two steps.
-        for _ in 0..2 {
-            let targets: Vec<u64> = records
-                .iter()
-                .zip(&marked)
-                .filter(|(_, m)| **m)
-                .filter_map(|(r, _)| target(r).map(name_key))
-                .collect();
-            if targets.is_empty() {
-                break;
-            }
-            for (r, m) in records.iter().zip(marked.iter_mut()) {
-                if !*m && targets.contains(&name_key(&r.name)) {
-                    *m = true;
-                }
-            }
-        }
+        mark_additionals(&records, &mut marked);
         marked
     }
 

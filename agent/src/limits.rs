@@ -132,8 +132,32 @@ pub const MDNS_MAX_IFACE_ADDRS: usize = 8;
 /// Services this box publishes: the configured ones plus room for
 /// `cloudy publish`.
 pub const MDNS_MAX_SERVICES: usize = MAX_SERVICES + 16;
-/// Records in the cache of other hosts' records (soonest-to-expire evicted).
+/// Records in the cache of other hosts' records (least trusted, then
+/// soonest to expire, evicted: `mdns::cache`).
 pub const MDNS_CACHE_SIZE: usize = 256;
+/// Cache entries one LAN source address may hold; beyond, its own entries
+/// make room, so one host's flood never displaces another's records.
+pub const MDNS_CACHE_PER_SOURCE: usize = MDNS_CACHE_SIZE / 4;
+/// Longest TTL cached (RFC 6762 §10 recommends 4500 s for all but host
+/// records; Apple's mDNSResponder caps multicast TTLs at the same value
+/// so that a poisoned entry cannot live longer).
+pub const MDNS_MAX_TTL: u32 = MDNS_TTL_OTHER;
+/// Sources of unsolicited responses (RFC 6762 §8.3 announcements, answers
+/// to others' queries) with a token bucket each; a slot is reused once
+/// idle long enough for its bucket to be full, and while none is, new
+/// sources share one more bucket.
+pub const MDNS_UNSOLICITED_SOURCES: usize = 32;
+/// Unsolicited response packets per second and source ...
+pub const MDNS_UNSOLICITED_PER_SEC: u32 = 5;
+/// ... and their burst (an announcement of many services is a few packets).
+pub const MDNS_UNSOLICITED_BURST: u32 = 20;
+/// New records cached from unsolicited LAN responses per second, all
+/// sources together (spoofed source addresses share it) ...
+pub const MDNS_UNSOLICITED_RECORDS_PER_SEC: u32 = 20;
+/// ... and their burst.
+pub const MDNS_UNSOLICITED_RECORDS_BURST: u32 = 100;
+/// Questions we sent remembered to tell answers from unsolicited responses.
+pub const MDNS_MAX_ASKED: usize = 64;
 /// Service types browsed continuously at once (least recently used dropped).
 pub const MDNS_MAX_BROWSES: usize = 16;
 /// Outstanding one-shot resolve queries (SRV/TXT/A/AAAA of found instances).
@@ -207,6 +231,10 @@ pub const MDNS_RESOLVE_TRIES: u8 = 3;
 pub const MDNS_POOF_QUERIES: u8 = 2;
 /// ... within this time flush the record.
 pub const MDNS_POOF_WINDOW: Duration = Duration::from_secs(10);
+/// A record answers a question we sent if it arrives within this of the
+/// query (responses come 20-120 ms after it, 400-500 ms after a
+/// truncated one, §6 and §7.2; one more second for a busy link).
+pub const MDNS_ANSWER_WINDOW: Duration = Duration::from_secs(2);
 /// Records with the cache-flush bit replace older ones after this (§10.2);
 /// goodbyes (TTL 0) also expire after it (§10.1).
 pub const MDNS_FLUSH_DELAY: Duration = Duration::from_secs(1);

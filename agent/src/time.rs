@@ -102,12 +102,26 @@ impl TokenBucket {
         }
     }
 
+    /// Adds the whole tokens earned since `refilled` and moves `refilled`
+    /// on by exactly their worth, so the fraction of a token earned so far
+    /// is kept (frequent calls do not lower the rate); a bucket that
+    /// overflows restarts from `now`.
     fn refill(&mut self, now: Instant) {
-        let add = now.since(self.refilled).as_millis() * u128::from(self.per_sec) / 1000;
-        if add > 0 {
-            let add = u32::try_from(add).unwrap_or(u32::MAX);
-            self.tokens = self.tokens.saturating_add(add).min(self.burst);
+        let per_sec = u128::from(self.per_sec);
+        let add = now.since(self.refilled).as_micros() * per_sec / 1_000_000;
+        if add == 0 {
+            return;
+        }
+        let room = self.burst.saturating_sub(self.tokens);
+        if add > u128::from(room) {
+            // Overflowing: what was earned beyond the burst is lost.
+            self.tokens = self.burst;
             self.refilled = now;
+        } else {
+            self.tokens += add as u32; // add <= room, a u32
+                                       // per_sec > 0 here, since add > 0.
+            let used = u64::try_from(add * 1_000_000 / per_sec).unwrap_or(u64::MAX);
+            self.refilled = self.refilled + Duration::from_micros(used);
         }
     }
 
@@ -178,5 +192,17 @@ mod test {
         assert!(b.take(t0 + Duration::from_millis(100)));
         let later = t0 + Duration::from_secs(60);
         assert_eq!((0..10).filter(|_| b.take(later)).count(), 3);
+    }
+
+    #[test]
+    fn token_bucket_keeps_fractions_of_a_token() {
+        // 25/s polled every 30 ms: 25 tokens a second, not one per 60 ms.
+        let t0 = Instant::from_secs(1);
+        let mut b = TokenBucket::new(25, 1, t0);
+        assert!(b.take(t0));
+        let got = (1..=100)
+            .filter(|i| b.take(t0 + Duration::from_millis(30 * i)))
+            .count();
+        assert_eq!(got, 75);
     }
 }

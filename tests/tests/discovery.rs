@@ -30,12 +30,19 @@
 //! - (e) across the overlay only: three boxes whose mDNS runs on the TAP
 //!   alone (no `mdns_interface`) see each other's services in `cloudy
 //!   search` with RTT and hops; box2 and box3 cannot reach each other on
-//!   the underlay (nftables), so they are relayed by the hub: hops 2.
+//!   the underlay (nftables), so they are relayed by the hub: hops 2;
+//! - (f) a hostile LAN host (issue 9, item 5) multicasts 120 made-up
+//!   `_http._tcp` services with TTL 2^32-1, 20 packets a second for 12 s:
+//!   a service another cloudy box on the LAN publishes stays in box1's
+//!   `cloudy search` throughout, and box1's status counts the capped TTLs
+//!   and the refusals.
 //!
 //! Every wait is bounded; JSON of `cloudy search` is an array of
 //! `{instance, type, host, address, port, txt, rtt_us, hops, local}`.
 
-use std::net::{IpAddr, Ipv4Addr, SocketAddr};
+use std::net::{IpAddr, Ipv4Addr, SocketAddr, UdpSocket};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use cloudy_tests::mdns::*;
@@ -698,4 +705,150 @@ fn e_services_across_the_overlay() {
             me.name
         );
     }
+}
+
+/// A DNS name in wire form, uncompressed (RFC 1035 §3.1): labels split
+/// at dots, each preceded by its length, then the root label.
+fn put_name(b: &mut Vec<u8>, name: &str) {
+    for label in name.split('.') {
+        b.push(label.len() as u8);
+        b.extend_from_slice(label.as_bytes());
+    }
+    b.push(0);
+}
+
+/// One resource record (RFC 1035 §4.1.3): name, type, class (IN, with
+/// the cache-flush bit of RFC 6762 §10.2 when `flush`), TTL, RDATA.
+fn put_rr(b: &mut Vec<u8>, name: &str, rtype: u16, flush: bool, ttl: u32, rdata: &[u8]) {
+    put_name(b, name);
+    b.extend_from_slice(&rtype.to_be_bytes());
+    b.extend_from_slice(&(if flush { 0x8001u16 } else { 1 }).to_be_bytes());
+    b.extend_from_slice(&ttl.to_be_bytes());
+    b.extend_from_slice(&(rdata.len() as u16).to_be_bytes());
+    b.extend_from_slice(rdata);
+}
+
+/// An mDNS response (RFC 6762 §18: ID 0, QR and AA set, no questions)
+/// announcing `Flood ROUND-I._http._tcp.local` for `i` in `services`
+/// (PTR, SRV to `evil.local` port 9, TXT) and evil.local's A record, every
+/// TTL `ttl`.
+fn flood_packet(round: u32, services: std::ops::Range<u32>, addr: Ipv4Addr, ttl: u32) -> Vec<u8> {
+    let count = services.len() as u16 * 3 + 1;
+    let mut b = vec![0, 0, 0x84, 0, 0, 0];
+    b.extend_from_slice(&count.to_be_bytes());
+    b.extend_from_slice(&[0, 0, 0, 0]);
+    for i in services {
+        let inst = format!("Flood {round}-{i}._http._tcp.local");
+        let mut ptr = Vec::new();
+        put_name(&mut ptr, &inst);
+        put_rr(&mut b, "_http._tcp.local", 12, false, ttl, &ptr);
+        let mut srv = vec![0, 0, 0, 0, 0, 9];
+        put_name(&mut srv, "evil.local");
+        put_rr(&mut b, &inst, 33, true, ttl, &srv);
+        put_rr(&mut b, &inst, 16, true, ttl, b"\x03x=1");
+    }
+    put_rr(&mut b, "evil.local", 1, true, ttl, &addr.octets());
+    b
+}
+
+/// From namespace `ns` (address `addr`, port 5353), multicast floods to
+/// 224.0.0.251:5353 until `stop`: 120 services, 8 per packet, a new set
+/// of instance names every 15 packets, `pps` packets a second. Returns
+/// the packets sent.
+fn flood_from(
+    ns: String,
+    addr: Ipv4Addr,
+    pps: u32,
+    stop: Arc<AtomicBool>,
+) -> std::thread::JoinHandle<u64> {
+    std::thread::spawn(move || {
+        in_netns(&ns, || {
+            let sock = UdpSocket::bind((addr, 5353)).expect("bind 5353 in the flooder");
+            let group: SocketAddr = "224.0.0.251:5353".parse().expect("group");
+            let mut sent = 0u64;
+            let gap = Duration::from_secs(1) / pps;
+            while !stop.load(Ordering::Relaxed) {
+                let round = (sent / 15) as u32;
+                let first = (sent % 15) as u32 * 8;
+                let p = flood_packet(round, first..first + 8, addr, u32::MAX);
+                if sock.send_to(&p, group).is_ok() {
+                    sent += 1;
+                }
+                std::thread::sleep(gap);
+            }
+            sent
+        })
+    })
+}
+
+/// (f) Issue 9, item 5: a LAN host floods made-up `_http._tcp` services
+/// with TTL 2^32-1 (which pushed a legitimate service out of a 256-entry
+/// cache for over 90 s before TTLs were capped and the cache ranked by
+/// trust and source). box2 publishes "Legit" on the LAN; box1, searching,
+/// must list it at every check during 12 s of flood, and count the
+/// capped TTLs and the refused or dropped records.
+#[test]
+fn f_lan_flood_cannot_push_a_service_out() {
+    if skip_unless_root("f_lan_flood_cannot_push_a_service_out") {
+        return;
+    }
+    let Some(mut net) = Net::new("f_lan_flood_cannot_push_a_service_out") else {
+        return;
+    };
+    net.ipv6 = false;
+    let lan = net.segment();
+    let b1 = net.node("box1", lan);
+    let b2 = net.node("box2", lan);
+    let evil = net.host("evil", lan);
+    net.configure(&b1, &[]);
+    net.configure(&b2, &[]);
+    add_mdns_config(&b1, &["eth0"], &[]);
+    add_mdns_config(
+        &b2,
+        &["eth0"],
+        &[UciService {
+            name: "Legit",
+            type_: "http",
+            port: 8080,
+            txt: &["k=v"],
+        }],
+    );
+    net.start(&b1);
+    net.start(&b2);
+    let legit = |v: &[Found]| {
+        v.iter().any(|f| {
+            f.instance == "Legit" && f.address == Some(b2.underlay.into()) && f.port == 8080
+        })
+    };
+    wait_search(&net, &b1, &["http"], VISIBLE, legit);
+
+    let stop = Arc::new(AtomicBool::new(false));
+    let flooder = flood_from(evil.ns.clone(), evil.addr, 20, stop.clone());
+    let t0 = Instant::now();
+    let mut missing = Vec::new();
+    let mut checks = 0;
+    while t0.elapsed() < Duration::from_secs(12) {
+        std::thread::sleep(Duration::from_millis(1000));
+        checks += 1;
+        match search(&net, &b1, &["http"]) {
+            Ok(v) if legit(&v) => {}
+            other => missing.push((t0.elapsed(), other)),
+        }
+    }
+    stop.store(true, Ordering::Relaxed);
+    let sent = flooder.join().expect("flooder");
+    let d = discovery(&net, &b1);
+    eprintln!("flood: {sent} packets in 12 s; box1 discovery: {d}");
+    let n = |k: &str| d[k].as_u64().unwrap_or(0);
+    assert!(sent >= 100, "the flood did not go out: {sent} packets");
+    assert!(
+        missing.is_empty(),
+        "Legit missing from box1's search at {} of {checks} checks during the flood: {missing:?}\n{d}",
+        missing.len()
+    );
+    assert!(n("ttl_capped") > 0, "no TTL capped: {d}");
+    let refusals = n("dropped_unsolicited") + n("unsolicited_refused") + n("cache_refused");
+    assert!(refusals > 0, "no refusals counted: {d}");
+    // The flooder's records never take more than its share of the cache.
+    assert!(n("cached") <= 256, "{d}");
 }

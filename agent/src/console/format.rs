@@ -248,6 +248,17 @@ fn discovery_lines(line: &mut dyn FnMut(&str, String), d: Option<&DiscoveryInfo>
             d.dropped_unknown_iface
         ),
     );
+    line(
+        "mdns cache",
+        format!(
+            "{} evicted, {} refused, {} TTLs capped; unsolicited: {} dropped, {} records refused",
+            d.cache_evictions,
+            d.cache_refused,
+            d.ttl_capped,
+            d.dropped_unsolicited,
+            d.unsolicited_refused
+        ),
+    );
 }
 
 fn discovery_object(j: &mut Json, d: &DiscoveryInfo) {
@@ -275,6 +286,10 @@ fn discovery_object(j: &mut Json, d: &DiscoveryInfo) {
     j.num("goodbyes_sent", d.goodbyes_sent);
     j.num("send_errors", d.send_errors);
     j.num("cache_evictions", d.cache_evictions);
+    j.num("cache_refused", d.cache_refused);
+    j.num("ttl_capped", d.ttl_capped);
+    j.num("dropped_unsolicited", d.dropped_unsolicited);
+    j.num("unsolicited_refused", d.unsolicited_refused);
     j.end('}');
 }
 
@@ -936,8 +951,16 @@ mod test {
             text.contains("mdns drops:  0 malformed, 0 off-link"),
             "{text}"
         );
+        assert!(
+            text.contains("mdns cache:  0 evicted, 0 refused, 0 TTLs capped; unsolicited: 0 dropped, 0 records refused\n"),
+            "{text}"
+        );
         assert_eq!(check_json(&status_json(&st)), Ok(()));
         assert!(status_json(&st).contains("\"discovery\":{\"host\":\"a.c1.local\""));
+        assert!(status_json(&st).contains(
+            "\"cache_evictions\":0,\"cache_refused\":0,\"ttl_capped\":0,\
+             \"dropped_unsolicited\":0,\"unsolicited_refused\":0}"
+        ));
         assert!(status_text(&status()).contains("discovery:   off\n"));
         assert!(status_json(&status()).contains("\"discovery\":null}"));
     }

@@ -147,7 +147,16 @@ pub struct DiscoveryInfo {
     pub goodbyes_sent: u64,
     /// Sends the kernel refused.
     pub send_errors: u64,
+    /// Cache entries evicted (full, or their source at its quota).
     pub cache_evictions: u64,
+    /// New records not cached: the cache was full of better-ranked ones.
+    pub cache_refused: u64,
+    /// Records received with a TTL above 4500 s, capped.
+    pub ttl_capped: u64,
+    /// Unsolicited LAN responses over their source's rate.
+    pub dropped_unsolicited: u64,
+    /// Records of unsolicited LAN responses over the budget of all sources.
+    pub unsolicited_refused: u64,
 }
 
 impl Response {

@@ -6,7 +6,10 @@
 //! - [`wire`]: DNS message parse/emit with compression (RFC 1035 §4).
 //! - [`responder`]: this box's records: probing, announcing, conflicts,
 //!   answers, goodbyes (RFC 6762 §6–§11; RFC 6763 §9, §12).
-//! - [`cache`]: other hosts' records, fixed capacity (§10).
+//! - [`cache`]: other hosts' records, fixed capacity (§10), TTLs capped,
+//!   evicted by trust (this micro cloud, answers, unsolicited).
+//! - [`guard`]: tells answers to our questions from unsolicited responses
+//!   and rate-limits the latter.
 //! - [`browser`]: continuous querying and resolves (§5.2).
 //!
 //! [`Mdns`] ties them together, sans-IO: the runtime passes received
@@ -21,7 +24,12 @@
 //!   the interface's subnets, IPv6 link-local or in one of its prefixes),
 //!   not our own multicast looped back, size ≤ [`MDNS_MAX_PACKET`], parse,
 //!   opcode 0 (and rcode 0, source port 5353 for responses, §6, §18),
-//!   per-interface query rate.
+//!   per-interface query rate; for responses from the LAN that answer no
+//!   question we sent lately, the per-source rate, then for each record
+//!   new to the cache the budget of all sources ([`guard`]).
+//! - Records received on the overlay interface ([`Mdns::set_overlay`])
+//!   are this micro cloud's: exempt from the unsolicited limits (only
+//!   members reach that link) and evicted last.
 //! - Nothing is ever sent to an off-link address: replies go to the
 //!   multicast groups or to the (on-link) source of the query.
 //! - One query yields at most one response packet per destination, of at
@@ -31,6 +39,7 @@
 
 pub mod browser;
 pub mod cache;
+pub mod guard;
 pub mod name;
 pub mod responder;
 pub mod wire;
@@ -42,7 +51,8 @@ use core::fmt;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
 
 use self::browser::Browser;
-use self::cache::Cache;
+use self::cache::{Cache, Inserted, Origin, Trust};
+use self::guard::Guard;
 use self::name::Name;
 use self::responder::Responder;
 use self::wire::{
@@ -51,7 +61,7 @@ use self::wire::{
 };
 use crate::config::IpCidr;
 use crate::limits::*;
-use crate::time::{earliest, Duration, Instant};
+use crate::time::{earliest, Duration, Instant, TokenBucket};
 
 /// The mDNS port (RFC 6762 §3).
 pub const MDNS_PORT: u16 = 5353;
@@ -188,43 +198,17 @@ pub struct MdnsStats {
     pub goodbyes_sent: u64,
     pub responses_sent: u64,
     pub queries_sent: u64,
+    /// Cache entries evicted when full or when their source was at its quota.
     pub cache_evictions: u64,
-}
-
-/// A token bucket in thousandths of a token.
-#[derive(Clone, Debug)]
-pub(crate) struct TokenBucket {
-    milli: u64,
-    last: Instant,
-    rate: u32,
-    burst: u32,
-}
-
-impl TokenBucket {
-    fn new(now: Instant, rate: u32, burst: u32) -> TokenBucket {
-        TokenBucket {
-            milli: u64::from(burst) * 1000,
-            last: now,
-            rate,
-            burst,
-        }
-    }
-
-    /// Take one token if there is one.
-    pub(crate) fn take(&mut self, now: Instant) -> bool {
-        let elapsed_ms = u64::try_from(now.since(self.last).as_millis()).unwrap_or(u64::MAX);
-        self.last = self.last.max(now);
-        self.milli = self
-            .milli
-            .saturating_add(elapsed_ms.saturating_mul(u64::from(self.rate)))
-            .min(u64::from(self.burst) * 1000);
-        if self.milli >= 1000 {
-            self.milli -= 1000;
-            true
-        } else {
-            false
-        }
-    }
+    /// New records not cached: the cache was full of better-ranked ones.
+    pub cache_refused: u64,
+    /// Records received with a TTL above [`MDNS_MAX_TTL`], capped.
+    pub ttl_capped: u64,
+    /// Unsolicited responses from the LAN over their source's rate.
+    pub dropped_unsolicited: u64,
+    /// Records of unsolicited LAN responses not cached: over the budget
+    /// of all sources.
+    pub unsolicited_refused: u64,
 }
 
 /// A small deterministic generator (splitmix64) for protocol jitter.
@@ -256,6 +240,8 @@ pub(crate) struct Iface {
     pub(crate) addrs: Vec<IpAddr>,
     queries: TokenBucket,
     pub(crate) answers: TokenBucket,
+    /// The overlay device: its records are this micro cloud's.
+    overlay: bool,
 }
 
 impl Iface {
@@ -359,6 +345,7 @@ fn is_service_type(n: &Name) -> bool {
 pub struct Mdns {
     responder: Responder,
     cache: Cache,
+    guard: Guard,
     browser: Browser,
     ifaces: Vec<Iface>,
     stats: MdnsStats,
@@ -373,7 +360,8 @@ impl Mdns {
         let responder = Responder::new(host_label, domain_label, now, &mut rng);
         Mdns {
             responder,
-            cache: Cache::new(MDNS_CACHE_SIZE),
+            cache: Cache::new(MDNS_CACHE_SIZE, MDNS_CACHE_PER_SOURCE),
+            guard: Guard::new(now),
             browser: Browser::new(),
             ifaces: Vec::new(),
             stats: MdnsStats::default(),
@@ -427,8 +415,9 @@ impl Mdns {
                 id,
                 subnets,
                 addrs,
-                queries: TokenBucket::new(now, MDNS_QUERIES_PER_SEC, MDNS_QUERY_BURST),
-                answers: TokenBucket::new(now, MDNS_ANSWERS_PER_SEC, MDNS_ANSWER_BURST),
+                queries: TokenBucket::new(MDNS_QUERIES_PER_SEC, MDNS_QUERY_BURST, now),
+                answers: TokenBucket::new(MDNS_ANSWERS_PER_SEC, MDNS_ANSWER_BURST, now),
+                overlay: false,
             }),
         }
         self.responder.reprobe_all(now, &mut self.rng);
@@ -437,6 +426,14 @@ impl Mdns {
             .delay(Duration::from_millis(20), Duration::from_millis(100));
         self.browser.restart(now, first);
         Ok(())
+    }
+
+    /// Mark `id` as the overlay device (or not): what arrives there comes
+    /// from members of this micro cloud.
+    pub fn set_overlay(&mut self, id: IfaceId, overlay: bool) {
+        if let Some(i) = self.ifaces.iter_mut().find(|i| i.id == id) {
+            i.overlay = overlay;
+        }
     }
 
     /// Stop using an interface: goodbyes there first (§10.1).
@@ -642,18 +639,46 @@ impl Mdns {
                 self.stats.dropped_ignored += 1;
                 return;
             }
+            let overlay = self.ifaces[idx].overlay;
+            let answers = self.guard.answers(now, iface, &msg);
+            let solicited = answers.contains(&true);
+            if !overlay && !solicited && !self.guard.take_packet(now, from.ip()) {
+                self.stats.dropped_unsolicited += 1;
+                return;
+            }
             {
                 let (r, mut cx) = self.ctx(now, out);
                 r.handle_response(&mut cx, idx, &msg);
             }
-            for rec in msg.answers.iter().chain(&msg.additionals) {
+            let records = msg.answers.iter().chain(&msg.additionals);
+            for (rec, answer) in records.zip(answers) {
+                let trust = match (overlay, answer) {
+                    (true, _) => Trust::Overlay,
+                    (false, true) => Trust::Answer,
+                    (false, false) => Trust::Unsolicited,
+                };
+                if trust == Trust::Unsolicited
+                    && rec.ttl > 0
+                    && cache::cacheable(rec)
+                    && !self.cache.contains(iface, rec)
+                    && !self.guard.take_record(now)
+                {
+                    self.stats.unsolicited_refused += 1;
+                    continue;
+                }
                 let jitter = (self.rng.next_u64() % 21) as u16;
-                self.cache.insert(now, iface, rec, jitter);
+                let origin = Origin {
+                    iface,
+                    from: from.ip(),
+                    trust,
+                };
+                if self.cache.insert(now, origin, rec, jitter) == Inserted::Refused {
+                    continue;
+                }
                 if rec.ttl > 0 {
                     self.browser.answered(rec);
                 }
             }
-            self.stats.cache_evictions = self.cache.evictions;
         } else {
             if !self.ifaces[idx].queries.take(now) {
                 self.stats.dropped_rate += 1;
@@ -742,7 +767,12 @@ impl Mdns {
             return;
         };
         let id = ifc.id;
-        for to in ifc.groups() {
+        let groups = ifc.groups();
+        for q in qs {
+            self.guard.asked(now, id, &q.name, q.qtype);
+            self.cache.promote(id, q);
+        }
+        for to in groups {
             let mut i = 0;
             while i < qs.len() {
                 let Ok(mut w) = Writer::new(0, 0, payload_limit(&to)) else {
@@ -796,6 +826,8 @@ impl Mdns {
         s.browsing = self.browser.count() as u32;
         s.interfaces = self.ifaces.len() as u32;
         s.cache_evictions = self.cache.evictions;
+        s.cache_refused = self.cache.refused;
+        s.ttl_capped = self.cache.ttl_capped;
         s
     }
 
@@ -852,8 +884,9 @@ mod test {
                 },
             ],
             addrs: vec!["10.1.2.3".parse().unwrap()],
-            queries: TokenBucket::new(Instant::ZERO, 1, 1),
-            answers: TokenBucket::new(Instant::ZERO, 1, 1),
+            queries: TokenBucket::new(1, 1, Instant::ZERO),
+            answers: TokenBucket::new(1, 1, Instant::ZERO),
+            overlay: false,
         };
         assert!(ifc.on_link("10.1.2.200".parse().unwrap()));
         assert!(!ifc.on_link("10.1.3.1".parse().unwrap()));
@@ -869,15 +902,5 @@ mod test {
             }
         ));
         assert_eq!(ifc.groups().len(), 1);
-    }
-
-    #[test]
-    fn token_bucket_refills() {
-        let mut b = TokenBucket::new(Instant::ZERO, 10, 2);
-        assert!(b.take(Instant::ZERO));
-        assert!(b.take(Instant::ZERO));
-        assert!(!b.take(Instant::ZERO));
-        assert!(!b.take(Instant::from_millis(99)));
-        assert!(b.take(Instant::from_millis(101)));
     }
 }

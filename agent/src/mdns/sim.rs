@@ -792,9 +792,12 @@ fn cache_flush_on_update_and_cache_capacity() {
         .filter(|e| e.record.rtype() == TYPE_SRV)
         .count();
     assert_eq!(srvs, 1);
-    // Flood: the cache stays at its capacity and counts evictions.
-    let from = SocketAddr::new("192.0.2.50".parse().unwrap(), 5353);
+    // Ten hosts announce 50 records each, 5 s apart (within the
+    // unsolicited budget): the cache stays at its capacity and counts
+    // evictions (or refusals of records expiring before all others).
     for batch in 0..10u32 {
+        let from = SocketAddr::new(format!("192.0.2.{}", 50 + batch).parse().unwrap(), 5353);
+        l.run_for(5000);
         let answers = (0..50u32)
             .map(|i| {
                 let host = Name::from_labels([format!("h{batch}-{i}").as_str(), "local"]).unwrap();
@@ -817,10 +820,147 @@ fn cache_flush_on_update_and_cache_capacity() {
     }
     let s = l.boxes[1].m.stats();
     assert_eq!(s.cached as usize, MDNS_CACHE_SIZE);
-    assert!(s.cache_evictions >= (500 - MDNS_CACHE_SIZE) as u64);
+    assert!(s.cache_evictions + s.cache_refused >= (500 - MDNS_CACHE_SIZE) as u64);
+    assert_eq!((s.dropped_unsolicited, s.unsolicited_refused), (0, 0));
     // Everything expires.
     l.run_for(200_000);
     assert!(l.boxes[1].m.stats().cached < 10);
+}
+
+/// A response from a hostile host: `n` services of type `ty` (PTR, SRV,
+/// TXT), instance names unique to `round`, on host `evil.local` (A), all
+/// with TTL `ttl`.
+fn flood(round: u32, n: u32, ty: &str, ttl: u32) -> Vec<u8> {
+    let t = name(ty);
+    let host = name("evil.local");
+    let mut answers = Vec::new();
+    for i in 0..n {
+        let inst = t.prepend(format!("Flood {round}-{i}").as_bytes()).unwrap();
+        answers.push(Record::new(t.clone(), ttl, false, RData::Ptr(inst.clone())));
+        let srv = Srv {
+            priority: 0,
+            weight: 0,
+            port: 9,
+            target: host.clone(),
+        };
+        answers.push(Record::new(inst.clone(), ttl, true, RData::Srv(srv)));
+        let txt = Txt::from_strings(&["x=1"], 100).unwrap();
+        answers.push(Record::new(inst, ttl, true, RData::Txt(txt)));
+    }
+    answers.push(Record::new(
+        host,
+        ttl,
+        true,
+        RData::A([192, 0, 2, 66].into()),
+    ));
+    Message {
+        flags: FLAG_QR | FLAG_AA,
+        answers,
+        ..Message::default()
+    }
+    .emit(9000)
+    .unwrap()
+}
+
+/// alpha publishes "Web"; beta has found it with `cloudy search`.
+fn web_found() -> Link {
+    let mut l = Link::new(&["alpha", "beta"]);
+    l.with(0, |m, now, out| {
+        m.publish(now, spec("Web", "_http._tcp", 80, &["x=y"]), out)
+            .unwrap()
+    });
+    l.run_for(3000);
+    let _ = l.boxes[1].m.search(l.now, Some("_http._tcp"));
+    l.run_for(3000);
+    assert!(web_in_search(&mut l));
+    l
+}
+
+fn web_in_search(l: &mut Link) -> bool {
+    let now = l.now;
+    l.boxes[1]
+        .m
+        .search(now, Some("_http._tcp"))
+        .iter()
+        .any(|f| f.instance == "Web" && f.port == 80 && !f.addresses.is_empty())
+}
+
+/// Issue 9, item 5: one LAN host multicasts 30 services with TTL
+/// 2^32-1 ten times a second for 20 s, of the type beta browses. TTLs are
+/// capped; outside the 2 s after each of beta's queries its packets beyond
+/// 5/s are dropped and its records beyond the global budget refused
+/// (inside, its PTRs answer beta's question: they count as answers); it
+/// never holds more than its quota of the cache. "Web" stays found
+/// throughout.
+#[test]
+fn lan_flood_from_one_host_cannot_push_out_answers() {
+    let mut l = web_found();
+    let evil = SocketAddr::new("192.0.2.66".parse().unwrap(), 5353);
+    for round in 0..200 {
+        let p = flood(round, 30, HTTP, u32::MAX);
+        l.inject(1, evil, &p);
+        l.run_for(100);
+        if round % 10 == 0 {
+            assert!(web_in_search(&mut l), "round {round}");
+        }
+    }
+    let m = &l.boxes[1].m;
+    let s = m.stats();
+    assert!(s.dropped_unsolicited > 0, "{s:?}");
+    assert!(s.unsolicited_refused > 0, "{s:?}");
+    assert!(s.ttl_capped > 0, "{s:?}");
+    let held = m.cache.iter().filter(|e| e.from == evil.ip()).count();
+    assert!(held <= MDNS_CACHE_PER_SOURCE, "{held}");
+    assert!(m.cache.iter().all(|e| e.record.ttl <= MDNS_MAX_TTL));
+    assert!(m.cache.next_expiry() <= Some(l.now + Duration::from_secs(4500)));
+}
+
+/// The same flood from a new (spoofed) source address each time, of a
+/// type nobody asked for, for 60 s: the global budget lets 20 records a
+/// second in, they fill the cache and churn among themselves; the records
+/// that answered beta's queries stay.
+#[test]
+fn spoofed_unsolicited_flood_cannot_evict_answers() {
+    let mut l = web_found();
+    for round in 0..600u32 {
+        let from = SocketAddr::new(
+            format!("192.0.2.{}", 100 + round % 150).parse().unwrap(),
+            5353,
+        );
+        let p = flood(round, 30, "_flood._tcp.local", u32::MAX);
+        l.inject(1, from, &p);
+        l.run_for(100);
+        if round % 50 == 0 {
+            assert!(web_in_search(&mut l), "round {round}");
+        }
+    }
+    let s = l.boxes[1].m.stats();
+    assert_eq!(s.cached as usize, MDNS_CACHE_SIZE);
+    let budget = 60 * MDNS_UNSOLICITED_RECORDS_PER_SEC + MDNS_UNSOLICITED_RECORDS_BURST;
+    let cached_from_flood = s.cache_evictions + s.cached as u64;
+    assert!(cached_from_flood <= u64::from(budget) + 20, "{s:?}");
+    assert!(s.unsolicited_refused > 10_000, "{s:?}");
+    assert!(web_in_search(&mut l));
+}
+
+/// On the overlay (only members reach it) nothing is rate-limited as
+/// unsolicited, and what comes from there is kept over LAN records.
+#[test]
+fn overlay_records_exempt_and_kept() {
+    let mut l = Link::new(&["alpha", "beta"]);
+    l.boxes[1].m.set_overlay(IF0, true);
+    let member = SocketAddr::new("192.0.2.77".parse().unwrap(), 5353);
+    for round in 0..20 {
+        l.inject(1, member, &flood(round, 30, HTTP, 120));
+    }
+    let s = l.boxes[1].m.stats();
+    assert_eq!((s.dropped_unsolicited, s.unsolicited_refused), (0, 0));
+    assert_eq!(s.cached as usize, MDNS_CACHE_SIZE);
+    assert!(l.boxes[1]
+        .m
+        .cache
+        .iter()
+        .all(|e| e.trust == cache::Trust::Overlay));
 }
 
 #[test]

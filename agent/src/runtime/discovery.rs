@@ -8,7 +8,10 @@
 //! [`ADDRESS_REFRESH`] (a new TAP gets its IPv6 link-local address only
 //! after duplicate address detection; an interface may come later). A datagram that
 //! arrives on an interface not in that list is dropped and counted.
-//! Send errors are counted, never fatal.
+//! Send errors are counted, never fatal. In TAP mode the overlay device
+//! is marked as such ([`Mdns::set_overlay`]): only members of the micro
+//! cloud reach it, so its records are trusted over the LAN's. A raw-mode
+//! device is a LAN port (its hosts are not members): it is not.
 //!
 //! Services: those of the configuration plus those published from the
 //! console (kept apart, so a reload keeps console services; a console
@@ -87,6 +90,8 @@ pub struct Discovery {
     ifaces: Vec<Iface>,
     /// The configured interface names (some may not exist yet).
     names: Vec<String>,
+    /// The TAP device among them, if any.
+    overlay: Option<String>,
     next_refresh: Instant,
     node: String,
     cloud: String,
@@ -99,6 +104,12 @@ pub struct Discovery {
     buf: Box<[u8]>,
     unknown_iface: u64,
     send_errors: u64,
+}
+
+/// The overlay TAP device mDNS runs on for `cfg` (none in raw mode).
+fn overlay_name(cfg: &Config, overlay_device: &str) -> Option<String> {
+    let tap = cfg.agent.mode == Mode::Tap && !overlay_device.is_empty() && overlay_device != "-";
+    tap.then(|| overlay_device.to_string())
 }
 
 /// The interface names mDNS should run on for `cfg`.
@@ -148,6 +159,7 @@ impl Discovery {
             socks,
             ifaces: Vec::new(),
             names: Vec::new(),
+            overlay: None,
             next_refresh: now + ADDRESS_REFRESH,
             node: cfg.agent.name.clone(),
             cloud: cfg.agent.cloud.clone(),
@@ -199,6 +211,7 @@ impl Discovery {
             self.warm.clear();
         }
         self.names = interface_names(cfg, overlay_device);
+        self.overlay = overlay_name(cfg, overlay_device);
         self.set_interfaces(now);
         self.config_services = config_specs(cfg);
         self.apply_services(now);
@@ -287,7 +300,10 @@ impl Discovery {
                 warn!("discovery: {name}: {e}");
                 let _ = self.socks.leave(ifindex);
                 self.ifaces.retain(|i| i.id != id);
+                continue;
             }
+            self.mdns
+                .set_overlay(id, self.overlay.as_deref() == Some(name.as_str()));
         }
     }
 
@@ -489,6 +505,10 @@ impl Discovery {
             goodbyes_sent: s.goodbyes_sent,
             send_errors: self.send_errors,
             cache_evictions: s.cache_evictions,
+            cache_refused: s.cache_refused,
+            ttl_capped: s.ttl_capped,
+            dropped_unsolicited: s.dropped_unsolicited,
+            unsolicited_refused: s.unsolicited_refused,
         }
     }
 }

@@ -150,6 +150,10 @@ board_cargo() {
   flags="$(board_rustflags)"
   if [ "$BUILD_STD" = 1 ]; then
     if [ "$sub" = test ]; then std=(-Z build-std=std,panic_unwind); else std=(-Z build-std=std,panic_abort); fi
+    # std's size-optimised code paths (formatting, sorting, ...): 28 % off
+    # the stripped mips binary (1,305,132 -> 943,948 bytes), 18 % off its
+    # xz size; the self-test and the unit tests under qemu pass the same.
+    std+=(-Z build-std-features=optimize_for_size)
   fi
   local cmd
   if [ "$ZIG" = 1 ]; then

@@ -16,7 +16,7 @@
 
 use std::fs;
 use std::io::Write;
-use std::net::{SocketAddr, UdpSocket};
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr, UdpSocket};
 use std::os::unix::fs::OpenOptionsExt;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
@@ -88,9 +88,10 @@ pub fn join(token_text: &str, o: &JoinOptions) -> Result<String, String> {
             let mut b = o.config.clone().into_os_string();
             b.push(BACKUP_SUFFIX);
             let b = PathBuf::from(b);
-            fs::copy(&o.config, &b).map_err(|e| {
-                format!("cannot copy {} to {}: {e}", o.config.display(), b.display())
-            })?;
+            // read + write: smaller than fs::copy's kernel-copy machinery.
+            let old = fs::read(&o.config)
+                .map_err(|e| format!("cannot read {}: {e}", o.config.display()))?;
+            fs::write(&b, old).map_err(|e| format!("cannot write {}: {e}", b.display()))?;
             Some(b)
         }
         Err(_) => None,
@@ -133,9 +134,20 @@ fn exchange(
     request: &[u8],
     o: &JoinOptions,
 ) -> Result<(Joined, SocketAddr), String> {
-    let bind = |any: &str, wanted: bool| wanted.then(|| UdpSocket::bind(any).ok()).flatten();
-    let v4 = bind("0.0.0.0:0", token.endpoints.iter().any(SocketAddr::is_ipv4));
-    let v6 = bind("[::]:0", token.endpoints.iter().any(SocketAddr::is_ipv6));
+    // Addresses, not text: no name lookup code in the binary.
+    let bind = |any: IpAddr, wanted: bool| {
+        wanted
+            .then(|| UdpSocket::bind(SocketAddr::new(any, 0)).ok())
+            .flatten()
+    };
+    let v4 = bind(
+        Ipv4Addr::UNSPECIFIED.into(),
+        token.endpoints.iter().any(SocketAddr::is_ipv4),
+    );
+    let v6 = bind(
+        Ipv6Addr::UNSPECIFIED.into(),
+        token.endpoints.iter().any(SocketAddr::is_ipv6),
+    );
     if v4.is_none() && v6.is_none() {
         return Err("cannot open a UDP socket to reach the inviter".into());
     }

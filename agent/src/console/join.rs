@@ -15,17 +15,16 @@
 //! ignored and the wait goes on.
 
 use std::fs;
-use std::io::Write;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr, UdpSocket};
-use std::os::unix::fs::OpenOptionsExt;
 use std::path::{Path, PathBuf};
-use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, Instant};
 
-use crate::config::{DEFAULT_INTERFACE, DEFAULT_KEY_FILE, DEFAULT_LISTEN_PORT};
+use crate::config::{
+    DEFAULT_CERTIFICATE_FILE, DEFAULT_INTERFACE, DEFAULT_KEY_FILE, DEFAULT_LISTEN_PORT,
+};
+use crate::runtime::trust::{unix_now, write_atomic};
 use crate::trust::invite::{JoinClient, JoinError, Joined, Token, MAX_RESPONSE_LEN};
 
-/// Where the member certificate goes unless `--cert` says otherwise.
-pub const DEFAULT_CERT_FILE: &str = "/etc/cloudy/cert";
 /// Requests sent to each endpoint at most.
 pub const JOIN_TRIES: u32 = 5;
 /// How long each try waits for an answer.
@@ -54,19 +53,13 @@ impl JoinOptions {
         JoinOptions {
             config: config.to_path_buf(),
             key_file: PathBuf::from(DEFAULT_KEY_FILE),
-            cert_file: PathBuf::from(DEFAULT_CERT_FILE),
+            cert_file: PathBuf::from(DEFAULT_CERTIFICATE_FILE),
             name: None,
             listen_port: DEFAULT_LISTEN_PORT,
             tries: JOIN_TRIES,
             try_timeout: JOIN_TRY_TIMEOUT,
         }
     }
-}
-
-fn unix_now() -> u64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map_or(0, |d| d.as_secs())
 }
 
 /// Joins the cloud of `token_text`: returns what to print, or the error.
@@ -82,7 +75,7 @@ pub fn join(token_text: &str, o: &JoinOptions) -> Result<String, String> {
     let c = &joined.certificate;
 
     let cert_text = c.to_text().map_err(|e| e.to_string())?;
-    write_file(&o.cert_file, &format!("{cert_text}\n"))?;
+    write(&o.cert_file, &format!("{cert_text}\n"))?;
     let backup = match fs::symlink_metadata(&o.config) {
         Ok(_) => {
             let mut b = o.config.clone().into_os_string();
@@ -96,7 +89,7 @@ pub fn join(token_text: &str, o: &JoinOptions) -> Result<String, String> {
         }
         Err(_) => None,
     };
-    write_file(&o.config, &uci_config(&joined, inviter_at, o))?;
+    write(&o.config, &uci_config(&joined, inviter_at, o))?;
 
     let mut s = format!(
         "joined cloud '{}' as '{}', invited by '{}' at {inviter_at}\n",
@@ -240,28 +233,9 @@ fn uci_config(j: &Joined, inviter_at: SocketAddr, o: &JoinOptions) -> String {
     s
 }
 
-/// Writes `text` to `path` (mode 0644) through a temporary file and a
-/// rename, creating missing directories.
-fn write_file(path: &Path, text: &str) -> Result<(), String> {
-    let fail = |e: std::io::Error| format!("cannot write {}: {e}", path.display());
-    let mut tmp = path.as_os_str().to_owned();
-    tmp.push(".join-tmp");
-    let tmp = PathBuf::from(tmp);
-    if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
-        fs::create_dir_all(dir).map_err(fail)?;
-    }
-    let _ = fs::remove_file(&tmp);
-    let result = fs::OpenOptions::new()
-        .write(true)
-        .create_new(true)
-        .mode(0o644)
-        .open(&tmp)
-        .and_then(|mut f| f.write_all(text.as_bytes()).and_then(|()| f.sync_all()))
-        .and_then(|()| fs::rename(&tmp, path));
-    if result.is_err() {
-        let _ = fs::remove_file(&tmp);
-    }
-    result.map_err(fail)
+/// [`write_atomic`], mode 0644, with the path in the error.
+fn write(path: &Path, text: &str) -> Result<(), String> {
+    write_atomic(path, text, 0o644).map_err(|e| format!("cannot write {}: {e}", path.display()))
 }
 
 #[cfg(test)]
@@ -401,6 +375,24 @@ mod test {
                 ]
             )
         );
+
+        // The daemon reads it as written.
+        let cfg = crate::config::uci::parse("cloudy", &config).unwrap();
+        assert_eq!(
+            (cfg.agent.name.as_str(), cfg.agent.cloud.as_str()),
+            ("new0", "guifi")
+        );
+        assert_eq!(cfg.agent.authority, Some(authority.0));
+        assert_eq!(cfg.agent.certificate_file, o.cert_file);
+        assert_eq!(cfg.agent.listen_port, 7000);
+        assert_eq!(
+            cfg.agent.addresses,
+            vec![crate::testutil::cidr("10.99.0.2/24")]
+        );
+        assert_eq!(cfg.peers.len(), 1);
+        assert_eq!(cfg.peers[0].name, "box-1");
+        assert_eq!(cfg.peers[0].public_key, public_key_of(&INVITER));
+        assert_eq!(cfg.peers[0].endpoints.len(), 1);
 
         // Again with the same key (the same invitation, or a second one):
         // the config is replaced, the old one kept.

@@ -250,3 +250,5 @@ pub const MAX_REVOKED: usize = 24;
 pub const MAX_INVITES: usize = 16;
 /// Join requests read per second at most (each costs a Diffie-Hellman).
 pub const JOIN_REQUESTS_PER_SEC: u32 = 10;
+/// Inviter addresses one invitation token can carry.
+pub const MAX_INVITE_ENDPOINTS: usize = 4;

@@ -64,6 +64,15 @@ pub enum Command {
         key: String,
         addresses: Vec<(std::net::IpAddr, u8)>,
     },
+    /// `join TOKEN`: standalone, see [`super::join`]; unset paths and port
+    /// are the defaults (the key file: the config's `key_file`).
+    Join {
+        token: String,
+        key: Option<PathBuf>,
+        cert: Option<PathBuf>,
+        name: Option<String>,
+        port: Option<u16>,
+    },
 }
 
 /// One console command: its name, arguments, help line, and how its words
@@ -80,6 +89,8 @@ pub struct CommandSpec {
     pub summary: &'static str,
     /// Whether `--all` goes with it.
     pub takes_all: bool,
+    /// Its own options, each taking a value (`--key PATH`).
+    pub options: &'static [&'static str],
     parse: fn(&Words) -> Result<Command, UsageError>,
 }
 
@@ -88,9 +99,20 @@ pub struct Words<'a> {
     pub name: &'a str,
     pub rest: &'a [&'a str],
     pub all: bool,
+    /// The command's own options given, as (name, value).
+    pub options: &'a [(&'a str, String)],
 }
 
 impl Words<'_> {
+    /// The value of the command option `name`, if given (the last wins).
+    fn option(&self, name: &str) -> Option<&str> {
+        self.options
+            .iter()
+            .rev()
+            .find(|(n, _)| *n == name)
+            .map(|(_, v)| v.as_str())
+    }
+
     /// `command` if no words follow the name.
     fn none(&self, command: Command) -> Result<Command, UsageError> {
         if self.rest.is_empty() {
@@ -108,6 +130,7 @@ pub const COMMANDS: &[CommandSpec] = &[
         args: "",
         summary: "run the agent in the foreground (procd starts this)",
         takes_all: false,
+        options: &[],
         parse: |w| w.none(Command::Daemon),
     },
     CommandSpec {
@@ -115,6 +138,7 @@ pub const COMMANDS: &[CommandSpec] = &[
         args: "",
         summary: "show this box's overlay status",
         takes_all: false,
+        options: &[],
         parse: |w| w.none(Command::Ask(Request::Status)),
     },
     CommandSpec {
@@ -122,6 +146,7 @@ pub const COMMANDS: &[CommandSpec] = &[
         args: "",
         summary: "list the members of the cloud and how they are reached",
         takes_all: false,
+        options: &[],
         parse: |w| w.none(Command::Ask(Request::Peers)),
     },
     CommandSpec {
@@ -129,6 +154,7 @@ pub const COMMANDS: &[CommandSpec] = &[
         args: "",
         summary: "print this box's public key",
         takes_all: false,
+        options: &[],
         parse: |w| w.none(Command::Pubkey),
     },
     CommandSpec {
@@ -136,6 +162,7 @@ pub const COMMANDS: &[CommandSpec] = &[
         args: " NAME TYPE PORT [KEY=VALUE ...]",
         summary: "announce a service (TYPE as http or _http._tcp) by mDNS/DNS-SD",
         takes_all: false,
+        options: &[],
         parse: |w| match w.rest {
             [instance, ty, port, txt @ ..] => Ok(Command::Ask(Request::Publish {
                 instance: instance_arg(instance)?,
@@ -154,6 +181,7 @@ pub const COMMANDS: &[CommandSpec] = &[
         args: " NAME",
         summary: "withdraw a published service",
         takes_all: false,
+        options: &[],
         parse: |w| match w.rest {
             [instance] => Ok(Command::Ask(Request::Unpublish {
                 instance: instance_arg(instance)?,
@@ -166,6 +194,7 @@ pub const COMMANDS: &[CommandSpec] = &[
         args: " [TYPE] [HOST] [--all]",
         summary: "list services of this micro cloud (--all: all seen), by RTT and hops",
         takes_all: true,
+        options: &[],
         parse: |w| {
             let (service_type, host) = match w.rest {
                 [] => (None, None),
@@ -185,6 +214,7 @@ pub const COMMANDS: &[CommandSpec] = &[
         args: " init",
         summary: "make this box the cloud's authority (it then signs the members)",
         takes_all: false,
+        options: &[],
         parse: |w| match w.rest {
             ["init"] => Ok(Command::AuthorityInit),
             _ => Err(UsageError("authority takes one word: init".into())),
@@ -195,6 +225,7 @@ pub const COMMANDS: &[CommandSpec] = &[
         args: " NAME KEY [ADDRESS/PREFIX ...]",
         summary: "print a member certificate for public KEY (on the authority's box)",
         takes_all: false,
+        options: &[],
         parse: |w| match w.rest {
             [name, key, addresses @ ..] => Ok(Command::Sign {
                 name: name.to_string(),
@@ -218,6 +249,7 @@ pub const COMMANDS: &[CommandSpec] = &[
         args: " NAME|KEY",
         summary: "take a member out of the cloud, on every box (on the authority's box)",
         takes_all: false,
+        options: &[],
         parse: |w| match w.rest {
             [member] => Ok(Command::Ask(Request::Revoke {
                 member: member.to_string(),
@@ -230,6 +262,7 @@ pub const COMMANDS: &[CommandSpec] = &[
         args: " [FILE]",
         summary: "create a private key file (default: key_file) and print its public key",
         takes_all: false,
+        options: &[],
         parse: |w| match w.rest {
             [] => Ok(Command::Keygen(None)),
             [file] => Ok(Command::Keygen(Some(PathBuf::from(file)))),
@@ -237,10 +270,28 @@ pub const COMMANDS: &[CommandSpec] = &[
         },
     },
     CommandSpec {
+        name: "join",
+        args: " TOKEN [--name NAME] [--key PATH] [--cert PATH] [--port PORT]",
+        summary: "join a cloud with an invitation: writes the key, certificate and config (-c)",
+        takes_all: false,
+        options: &["--name", "--key", "--cert", "--port"],
+        parse: |w| match w.rest {
+            [token] => Ok(Command::Join {
+                token: token.to_string(),
+                key: w.option("--key").map(PathBuf::from),
+                cert: w.option("--cert").map(PathBuf::from),
+                name: w.option("--name").map(String::from),
+                port: w.option("--port").map(port_arg).transpose()?,
+            }),
+            _ => Err(UsageError("join needs exactly one TOKEN".into())),
+        },
+    },
+    CommandSpec {
         name: "check-config",
         args: "",
         summary: "check the configuration file and show the first error",
         takes_all: false,
+        options: &[],
         parse: |w| w.none(Command::CheckConfig),
     },
     CommandSpec {
@@ -248,6 +299,7 @@ pub const COMMANDS: &[CommandSpec] = &[
         args: "",
         summary: "check wire formats and crypto on this box (exit 1 on failure)",
         takes_all: false,
+        options: &[],
         parse: |w| w.none(Command::SelfTest),
     },
     CommandSpec {
@@ -255,6 +307,7 @@ pub const COMMANDS: &[CommandSpec] = &[
         args: "",
         summary: "print the version",
         takes_all: false,
+        options: &[],
         parse: |w| w.none(Command::Version),
     },
     CommandSpec {
@@ -262,6 +315,7 @@ pub const COMMANDS: &[CommandSpec] = &[
         args: "",
         summary: "show this help",
         takes_all: false,
+        options: &[],
         // `help anything` is help.
         parse: |_| Ok(Command::Help),
     },
@@ -323,6 +377,7 @@ pub fn parse_args_with_env(
     let mut version = false;
     let mut all = false;
     let mut words: Vec<&str> = Vec::new();
+    let mut command_options: Vec<(&str, String)> = Vec::new();
     let mut it = args.iter();
     let mut options_done = false;
     while let Some(arg) = it.next() {
@@ -335,7 +390,7 @@ pub fn parse_args_with_env(
             Some((n, v)) if n.starts_with("--") => (n, Some(v)),
             _ => (arg, None),
         };
-        let mut value = |target: &mut Option<PathBuf>| -> Result<(), UsageError> {
+        let mut value = || -> Result<String, UsageError> {
             let v = match inline {
                 Some(v) => v,
                 None => it
@@ -346,13 +401,15 @@ pub fn parse_args_with_env(
             if v.is_empty() {
                 return Err(UsageError(format!("option {name} needs a value")));
             }
-            *target = Some(PathBuf::from(v));
-            Ok(())
+            Ok(v.to_string())
         };
         match name {
             "--" => options_done = true,
-            "-c" | "--config" => value(&mut config)?,
-            "-s" | "--socket" => value(&mut socket)?,
+            "-c" | "--config" => config = Some(PathBuf::from(value()?)),
+            "-s" | "--socket" => socket = Some(PathBuf::from(value()?)),
+            _ if COMMANDS.iter().any(|c| c.options.contains(&name)) => {
+                command_options.push((name, value()?))
+            }
             _ if inline.is_some() => {
                 return Err(UsageError(format!("option {name} takes no value")))
             }
@@ -401,7 +458,26 @@ pub fn parse_args_with_env(
             with.join(", ")
         )));
     }
-    cli((spec.parse)(&Words { name, rest, all })?)
+    if let Some((option, _)) = command_options
+        .iter()
+        .find(|(o, _)| !spec.options.contains(o))
+    {
+        let with: Vec<&str> = COMMANDS
+            .iter()
+            .filter(|c| c.options.contains(option))
+            .map(|c| c.name)
+            .collect();
+        return Err(UsageError(format!(
+            "{option} only goes with {}",
+            with.join(", ")
+        )));
+    }
+    cli((spec.parse)(&Words {
+        name,
+        rest,
+        all,
+        options: &command_options,
+    })?)
 }
 
 fn instance_arg(s: &str) -> Result<String, UsageError> {
@@ -545,6 +621,26 @@ pub fn run(cli: &Cli, out: &mut dyn Write) -> Result<(), Failure> {
         } => {
             let text = super::authority::sign(&cli.config, name, key, addresses).map_err(err)?;
             emit(out, &format!("{text}\n"));
+        }
+        Command::Join {
+            token,
+            key,
+            cert,
+            name,
+            port,
+        } => {
+            let mut o = super::join::JoinOptions::new(&cli.config);
+            o.key_file = key
+                .clone()
+                .unwrap_or_else(|| configured_key_file(&cli.config));
+            if let Some(c) = cert {
+                o.cert_file = c.clone();
+            }
+            o.name = name.clone();
+            if let Some(p) = port {
+                o.listen_port = *p;
+            }
+            emit(out, &super::join::join(token, &o).map_err(err)?);
         }
         Command::Ask(request) => {
             let mut answer = ask(cli, request)?;
@@ -861,6 +957,69 @@ mod test {
         assert_eq!(e("status now"), "status takes no arguments");
         assert_eq!(e("keygen a b"), "keygen takes at most one FILE");
         assert_eq!(e("-json status"), "unknown option -json");
+    }
+
+    #[test]
+    fn join_command() {
+        let join =
+            |token: &str, key: Option<&str>, cert: Option<&str>, name: Option<&str>, port| {
+                Command::Join {
+                    token: token.into(),
+                    key: key.map(PathBuf::from),
+                    cert: cert.map(PathBuf::from),
+                    name: name.map(String::from),
+                    port,
+                }
+            };
+        assert_eq!(
+            command("join cloudy1-x"),
+            join("cloudy1-x", None, None, None, None)
+        );
+        let cli = parse("-c /tmp/c join T --key /k --cert=/c --name box2 --port 7000").unwrap();
+        assert_eq!(cli.config, PathBuf::from("/tmp/c"));
+        assert_eq!(
+            cli.command,
+            join("T", Some("/k"), Some("/c"), Some("box2"), Some(7000))
+        );
+        assert_eq!(
+            command("--name a join T --name b"),
+            join("T", None, None, Some("b"), None)
+        );
+        let e = |s: &str| parse(s).unwrap_err().0;
+        assert_eq!(e("join"), "join needs exactly one TOKEN");
+        assert_eq!(e("join a b"), "join needs exactly one TOKEN");
+        assert_eq!(e("join T --key"), "option --key needs a value");
+        assert_eq!(e("join T --port 0"), "PORT must be 1-65535, got '0'");
+        assert_eq!(e("status --key /k"), "--key only goes with join");
+    }
+
+    /// `join` end to end through the command line, against a token
+    /// nobody answers: a clear error, nothing written.
+    #[test]
+    fn join_command_reports_an_expired_token() {
+        let dir = temp_dir("join");
+        let token = crate::trust::invite::Token {
+            id: 1,
+            secret: [0; 32],
+            inviter: [1; 32],
+            expiry: 1,
+            endpoints: vec!["127.0.0.1:9".parse().unwrap()],
+        };
+        let command = Command::Join {
+            token: token.to_text().unwrap(),
+            key: Some(dir.join("key")),
+            cert: None,
+            name: None,
+            port: None,
+        };
+        let (r, out) = run_capture(&cli_in(&dir, command, false));
+        let line = r.unwrap_err().line();
+        assert!(
+            line.starts_with("cloudy: the invitation has expired"),
+            "{line}"
+        );
+        assert!(out.is_empty() && !dir.join("key").exists());
+        let _ = std::fs::remove_dir_all(&dir);
     }
 
     #[test]

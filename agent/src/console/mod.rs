@@ -6,6 +6,8 @@
 //!   0600), polled by the runtime; and the blocking client call.
 //! - [`format`]: human tables and JSON for the answers.
 //! - [`cli`]: the command line of the `cloudy` binary.
+//! - [`join`]: `cloudy join TOKEN`, run standalone (no daemon): a new box
+//!   joins a cloud with an invitation.
 //!
 //! Invariants: every message is at most `limits::MAX_CONSOLE_MESSAGE`
 //! bytes; the daemon holds at most `limits::MAX_CONSOLE_CLIENTS` clients
@@ -16,6 +18,7 @@
 pub mod authority;
 pub mod cli;
 pub mod format;
+pub mod join;
 pub mod proto;
 pub mod server;
 

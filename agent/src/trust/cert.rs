@@ -39,10 +39,11 @@ pub struct Certificate {
     pub signature: [u8; SIGNATURE_LEN],
 }
 
-struct Reader<'a>(&'a [u8]);
+/// Reads a byte string front to back, checking every length first.
+pub(super) struct Reader<'a>(pub(super) &'a [u8]);
 
 impl<'a> Reader<'a> {
-    fn take(&mut self, n: usize) -> Result<&'a [u8], TrustError> {
+    pub(super) fn take(&mut self, n: usize) -> Result<&'a [u8], TrustError> {
         if self.0.len() < n {
             return Err(TrustError::Truncated);
         }
@@ -50,20 +51,20 @@ impl<'a> Reader<'a> {
         self.0 = b;
         Ok(a)
     }
-    fn u8(&mut self) -> Result<u8, TrustError> {
+    pub(super) fn u8(&mut self) -> Result<u8, TrustError> {
         Ok(self.take(1)?[0])
     }
-    fn u64(&mut self) -> Result<u64, TrustError> {
+    pub(super) fn u64(&mut self) -> Result<u64, TrustError> {
         let mut a = [0u8; 8];
         a.copy_from_slice(self.take(8)?);
         Ok(u64::from_be_bytes(a))
     }
-    fn array<const N: usize>(&mut self) -> Result<[u8; N], TrustError> {
+    pub(super) fn array<const N: usize>(&mut self) -> Result<[u8; N], TrustError> {
         let mut a = [0u8; N];
         a.copy_from_slice(self.take(N)?);
         Ok(a)
     }
-    fn name(&mut self) -> Result<String, TrustError> {
+    pub(super) fn name(&mut self) -> Result<String, TrustError> {
         let n = usize::from(self.u8()?);
         let b = self.take(n)?;
         if !valid_name(b) {

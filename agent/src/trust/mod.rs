@@ -20,6 +20,7 @@
 //! clock.
 
 pub mod cert;
+pub mod invite;
 pub mod revocation;
 
 use core::fmt;

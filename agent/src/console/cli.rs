@@ -232,16 +232,47 @@ pub const COMMANDS: &[CommandSpec] = &[
                 key: key.to_string(),
                 addresses: addresses
                     .iter()
-                    .map(|a| {
-                        crate::config::schema::cidr(a)
-                            .map(|c| (c.addr, c.prefix))
-                            .map_err(|e| UsageError(format!("bad ADDRESS/PREFIX: {e}")))
-                    })
+                    .map(|a| cidr_arg(a))
                     .collect::<Result<_, _>>()?,
             }),
             _ => Err(UsageError(
                 "sign needs NAME KEY [ADDRESS/PREFIX ...]".into(),
             )),
+        },
+    },
+    CommandSpec {
+        name: "invite",
+        args: " NAME [ADDRESS/PREFIX ...] [--endpoint IP:PORT[,IP:PORT]] [--hours N]",
+        summary: "print a one-time token for a new box (on the authority's box; 24 h)",
+        takes_all: false,
+        options: &["--endpoint", "--hours"],
+        parse: |w| match w.rest {
+            [name, addresses @ ..] => Ok(Command::Ask(Request::Invite {
+                name: name.to_string(),
+                addresses: addresses
+                    .iter()
+                    .map(|a| cidr_arg(a))
+                    .collect::<Result<_, _>>()?,
+                endpoints: match w.option("--endpoint") {
+                    None => Vec::new(),
+                    Some(list) => list
+                        .split(',')
+                        .map(|e| {
+                            e.parse::<std::net::SocketAddr>().map_err(|_| {
+                                UsageError(format!("--endpoint takes IP:PORT, got '{e}'"))
+                            })
+                        })
+                        .collect::<Result<_, _>>()?,
+                },
+                hours: match w.option("--hours") {
+                    None => 24,
+                    Some(h) => match h.parse::<u32>() {
+                        Ok(h) if (1..=24 * 30).contains(&h) => h,
+                        _ => return Err(UsageError(format!("--hours takes 1-720, got '{h}'"))),
+                    },
+                },
+            })),
+            _ => Err(UsageError("invite needs a NAME".into())),
         },
     },
     CommandSpec {
@@ -478,6 +509,12 @@ pub fn parse_args_with_env(
         all,
         options: &command_options,
     })?)
+}
+
+fn cidr_arg(s: &str) -> Result<(std::net::IpAddr, u8), UsageError> {
+    crate::config::schema::cidr(s)
+        .map(|c| (c.addr, c.prefix))
+        .map_err(|e| UsageError(format!("bad ADDRESS/PREFIX: {e}")))
 }
 
 fn instance_arg(s: &str) -> Result<String, UsageError> {
@@ -1350,6 +1387,7 @@ mod test {
                 }
             }
             Request::Revoke { member } => Response::error(&format!("no member called {member}")),
+            Request::Invite { .. } => Response::error("no authority here"),
         };
         let cases = [
             (

@@ -22,7 +22,7 @@
 //! never a panic.
 
 use core::fmt;
-use std::net::IpAddr;
+use std::net::{IpAddr, SocketAddr};
 
 use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
@@ -75,6 +75,19 @@ pub enum Request {
     Revoke {
         /// A member's name or its public key in base64.
         member: String,
+    },
+    /// A one-time invitation (`cloudy invite`, on the authority's box);
+    /// answered with [`Response::Ok`] holding the token.
+    Invite {
+        /// The new member's name.
+        name: String,
+        /// Overlay addresses for its certificate and config.
+        addresses: Vec<(IpAddr, u8)>,
+        /// Where the new box reaches this one; empty: this box's own
+        /// addresses and port.
+        endpoints: Vec<SocketAddr>,
+        /// How long the token is valid.
+        hours: u32,
     },
 }
 

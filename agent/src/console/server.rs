@@ -640,7 +640,9 @@ mod test {
             Request::Publish { .. } | Request::Unpublish { .. } | Request::Search { .. } => {
                 Response::error("no discovery in tests")
             }
-            Request::Revoke { .. } => Response::error("no authority in tests"),
+            Request::Revoke { .. } | Request::Invite { .. } => {
+                Response::error("no authority in tests")
+            }
         }
     }
 

@@ -216,6 +216,10 @@ struct Daemon {
     discovery: Option<Discovery>,
     /// The cloud authority's signing key, on the box that holds it.
     authority_key: Option<crate::trust::AuthorityKey>,
+    /// This box's certificate (the inviter sends it to new members).
+    own_cert: Option<crate::trust::Certificate>,
+    /// Invitations pending (`cloudy invite`), answered on the UDP port.
+    invites: crate::trust::invite::Invites,
 }
 
 /// A seed for the mDNS engine's jitter: wall clock and process id.
@@ -333,6 +337,7 @@ pub fn run_daemon(config_path: &Path, socket_path: &Path) -> Result<(), String> 
     crate::log::set_level(cfg.agent.log_level);
     let (private, public) = load_or_create_key(&cfg)?;
     let authority = trust::load(&cfg, &public)?;
+    let own_cert = authority.engine.as_ref().and_then(|t| t.cert.clone());
     let mut signals = Signals::new().map_err(|e| format!("signals: {e}"))?;
     let socks = UdpSockets::bind(cfg.agent.listen_port)
         .map_err(|e| format!("cannot bind UDP port {}: {e}", cfg.agent.listen_port))?;
@@ -384,6 +389,8 @@ pub fn run_daemon(config_path: &Path, socket_path: &Path) -> Result<(), String> 
         gso_reprobe_at: None,
         discovery: None,
         authority_key: authority.key,
+        own_cert: own_cert.clone(),
+        invites: crate::trust::invite::Invites::new(),
     };
     let started = d.clock.now();
     d.discovery = start_discovery(&d.cfg, d.io.device.name(), started);
@@ -550,6 +557,21 @@ impl Daemon {
             let mut out = self.io.outbox();
             for i in 0..n {
                 let (from, packet) = self.recv.get_mut(i);
+                if packet.first() == Some(&crate::trust::invite::TYPE_JOIN_REQUEST) {
+                    let issuer = match (&self.authority_key, &self.own_cert) {
+                        (Some(authority), Some(certificate)) => trust::Issuer {
+                            authority,
+                            cloud: &self.cfg.agent.cloud,
+                            private: &self.private,
+                            certificate,
+                            lifetime: crate::console::authority::DEFAULT_LIFETIME_DAYS * 86_400,
+                        },
+                        // Not the authority's box: not for us.
+                        _ => continue,
+                    };
+                    trust::answer_join(&mut self.invites, &issuer, now, from, packet, &mut out);
+                    continue;
+                }
                 self.node.handle_packet(now, from, packet, &mut out);
             }
             // Nothing waits in the coalescer beyond its receive batch.
@@ -663,6 +685,15 @@ impl Daemon {
                 }
                 None => Response::error(NO_DISCOVERY),
             },
+            Request::Invite {
+                name,
+                addresses,
+                endpoints,
+                hours,
+            } => match self.invite(&name, addresses, endpoints, hours) {
+                Ok(text) => Response::Ok(text),
+                Err(e) => Response::error(&e),
+            },
             Request::Revoke { member } => match self.revoke(now, &member) {
                 Ok(text) => Response::Ok(text),
                 Err(e) => Response::error(&e),
@@ -709,6 +740,7 @@ impl Daemon {
         match trust::load(&self.cfg, &self.public) {
             Ok(loaded) => {
                 self.authority_key = loaded.key;
+                self.own_cert = loaded.engine.as_ref().and_then(|t| t.cert.clone());
                 if let Some(t) = loaded.engine {
                     self.node.set_own_certificate(t.cert.as_ref());
                     if let Some(list) = t.revoked {
@@ -720,6 +752,65 @@ impl Daemon {
             }
             Err(e) => error!("reload: {e}; keeping the certificate in use"),
         }
+    }
+
+    /// `cloudy invite`: a one-time token naming this box's endpoints.
+    fn invite(
+        &mut self,
+        name: &str,
+        addresses: Vec<(std::net::IpAddr, u8)>,
+        endpoints: Vec<SocketAddr>,
+        hours: u32,
+    ) -> Result<String, String> {
+        if self.authority_key.is_none() {
+            return Err(format!(
+                "this box does not hold the cloud's authority key ({})",
+                self.cfg.agent.authority_key_file.display()
+            ));
+        }
+        if self.own_cert.is_none() {
+            return Err(format!(
+                "this box has no certificate ({}): run `cloudy authority init` again?",
+                self.cfg.agent.certificate_file.display()
+            ));
+        }
+        if self.node.key_of_name(name).is_some() {
+            return Err(format!(
+                "a member called {name} exists already: choose another name (or revoke it)"
+            ));
+        }
+        let endpoints = if endpoints.is_empty() {
+            trust::local_endpoints(self.io.device.name(), self.io.socks.local_port())
+        } else {
+            endpoints
+        };
+        if endpoints.is_empty() {
+            return Err("no address of this box to put in the token: give one with \
+                        --endpoint IP:PORT"
+                .into());
+        }
+        let token = self
+            .invites
+            .create(
+                Some(name),
+                addresses,
+                u64::from(hours) * 3600,
+                &endpoints,
+                self.public,
+                trust::unix_now(),
+            )
+            .map_err(|e| format!("cannot invite {name}: {e}"))?;
+        let text = token.to_text().ok_or("cannot write the token")?;
+        let at: Vec<String> = endpoints.iter().map(ToString::to_string).collect();
+        info!(
+            "invitation for {name}, valid {hours} h, at {}",
+            at.join(" ")
+        );
+        Ok(format!(
+            "{text}\n(for {name}, once, within {hours} h; on the new box: cloudy join TOKEN; \
+             it reaches this box at {})",
+            at.join(" ")
+        ))
     }
 
     /// `cloudy revoke`: a new revocation list signed here, applied and
@@ -895,6 +986,7 @@ impl Daemon {
             info!("identity changed: restarting the overlay engine");
             self.names.configure(now, &self.cfg);
             self.authority_key = authority.key;
+            self.own_cert = authority.engine.as_ref().and_then(|t| t.cert.clone());
             self.node = Node::new(
                 &node_config(
                     &self.cfg,

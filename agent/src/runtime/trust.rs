@@ -12,8 +12,13 @@ use std::io::Write as _;
 use std::os::unix::fs::OpenOptionsExt as _;
 use std::path::{Path, PathBuf};
 
+use std::net::{IpAddr, SocketAddr};
+
 use crate::config::Config;
 use crate::overlay::node::TrustConfig;
+use crate::overlay::Outbox;
+pub use crate::trust::invite::Issuer;
+use crate::trust::invite::{Invites, MAX_RESPONSE_LEN};
 use crate::trust::{AuthorityKey, AuthorityPublic, Certificate, RevocationList};
 use crate::{info, warn};
 
@@ -158,4 +163,68 @@ pub fn persist_revocation(cfg: &Config, list: &RevocationList) {
         ),
         Err(e) => warn!("cannot save the revocation list to {}: {e}", path.display()),
     }
+}
+
+/// A join request on the overlay port (`cloudy join` on a new box):
+/// answered from the invitations; the outcome is logged.
+pub fn answer_join(
+    invites: &mut Invites,
+    issuer: &Issuer,
+    now: crate::time::Instant,
+    from: SocketAddr,
+    packet: &[u8],
+    out: &mut dyn Outbox,
+) {
+    let mut buf = [0u8; MAX_RESPONSE_LEN];
+    let (n, result) = invites.handle_request(packet, issuer, unix_now(), now, &mut buf);
+    if n > 0 {
+        out.send(from, &buf[..n]);
+    }
+    match result {
+        Ok(a) if a.retry => info!("{} asked again from {from}: answered", a.name),
+        Ok(a) => info!(
+            "{} joined from {from} with key {}",
+            a.name,
+            crate::keys::encode_public(&a.key)
+        ),
+        Err(e) => warn!("join request from {from} refused: {e}"),
+    }
+}
+
+/// Where a new box can reach this one: the addresses of its up
+/// interfaces (not loopback, link-local or the overlay device), IPv4
+/// first, with `port`; at most `MAX_INVITE_ENDPOINTS`.
+pub fn local_endpoints(overlay: &str, port: u16) -> Vec<SocketAddr> {
+    let Ok(addrs) = nix::ifaddrs::getifaddrs() else {
+        return Vec::new();
+    };
+    let mut v4 = Vec::new();
+    let mut v6 = Vec::new();
+    for a in addrs {
+        if a.interface_name == overlay
+            || !a.flags.contains(nix::net::if_::InterfaceFlags::IFF_UP)
+            || a.flags
+                .contains(nix::net::if_::InterfaceFlags::IFF_LOOPBACK)
+        {
+            continue;
+        }
+        let Some(addr) = a.address else { continue };
+        if let Some(s) = addr.as_sockaddr_in() {
+            let ip = s.ip();
+            if !ip.is_loopback() && !ip.is_link_local() && !v4.contains(&IpAddr::V4(ip)) {
+                v4.push(IpAddr::V4(ip));
+            }
+        } else if let Some(s) = addr.as_sockaddr_in6() {
+            let ip = s.ip();
+            let link_local = ip.segments()[0] & 0xffc0 == 0xfe80;
+            if !ip.is_loopback() && !link_local && !v6.contains(&IpAddr::V6(ip)) {
+                v6.push(IpAddr::V6(ip));
+            }
+        }
+    }
+    v4.into_iter()
+        .chain(v6)
+        .take(crate::limits::MAX_INVITE_ENDPOINTS)
+        .map(|ip| SocketAddr::new(ip, port))
+        .collect()
 }

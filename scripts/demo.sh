@@ -5,11 +5,13 @@
 #                                                               |
 #                                                  box5 (10.201.1.0/24)
 #
-# Every box lists every member's key (with no cloud authority, a box
-# accepts exactly the keys in its own config). box1..box4 also list each
-# other's addresses; box5 sits behind a masquerading router, so nobody can
-# list its address, and it knows only the hub's (box1): the others learn
-# where box5 is from the hub's gossip. Overlay: 10.99.0.N/24.
+# box1 becomes the cloud's authority (`cloudy authority init`) and invites
+# the others: `cloudy invite boxN` prints a one-time token, and `cloudy
+# join TOKEN` on the new box makes its key, fetches its certificate and
+# writes its whole config, which lists only box1. Certificates spread over
+# the overlay, so every box admits every member; box5 sits behind a
+# masquerading router and is found through box1's gossip. Overlay:
+# 10.99.0.N/24.
 # Everything is removed at the end, also on Ctrl-C. DEMO_KEEP=1 keeps the
 # boxes running until Ctrl-C, to try them by hand.
 set -euo pipefail
@@ -64,38 +66,36 @@ ip -n "${NS_PREFIX}box5" route add default via 10.201.1.1
 echo "    LAN 10.201.0.0/24: box1 .1  box2 .2  box3 .3  box4 .4  router .254"
 echo "    behind NAT 10.201.1.0/24: box5 .2 (router masquerades as 10.201.0.254)"
 
-step "keys and configs"
-declare -A PUB
-for i in 1 2 3 4 5; do
-  PUB[$i]="$("$BIN" keygen "$DIR/box$i.key")"
-  echo "    box$i public key ${PUB[$i]}"
+step "box1 becomes the cloud's authority"
+mkdir -p "$DIR/box1"
+cloudy_conf "$DIR/box1.conf" box1 "$DIR/box1.key" "10.99.0.1/24"
+printf "\toption certificate_file '%s'\n\toption authority_key_file '%s'\n" \
+  "$DIR/box1/cert" "$DIR/box1/authority.key" >>"$DIR/box1.conf"
+cl box1 authority init | sed 's/^/    /'
+ip netns exec "${NS_PREFIX}box1" "$BIN" -c "$DIR/box1.conf" -s "$DIR/box1.sock" daemon \
+  2>"$DIR/box1.log" &
+PIDS+=($!)
+wait_for 10 cl box1 status || die "box1 did not start (see $DIR/box1.log)"
+
+step "box1 invites box2..box5; each joins with its token"
+for i in 2 3 4 5; do
+  token="$(cl box1 invite "box$i" "10.99.0.$i/24" | head -n 1)"
+  echo "    box1: cloudy invite box$i 10.99.0.$i/24 -> ${token:0:40}..."
+  mkdir -p "$DIR/box$i"
+  nsx "box$i" "$BIN" -c "$DIR/box$i.conf" join "$token" \
+    --key "$DIR/box$i.key" --cert "$DIR/box$i/cert" | sed "s/^/    box$i: /"
 done
-for i in 1 2 3 4 5; do
-  cloudy_conf "$DIR/box$i.conf" "box$i" "$DIR/box$i.key" "10.99.0.$i/24"
-done
-for i in 1 2 3 4; do
-  for j in 1 2 3 4; do
-    [ "$i" = "$j" ] || cloudy_peer "$DIR/box$i.conf" "box$j" "${PUB[$j]}" "10.201.0.$j:6556"
-  done
-done
-for i in 1 2 3 4; do
-  cloudy_peer "$DIR/box$i.conf" box5 "${PUB[5]}"        # key only: box5 has no public address
-done
-cloudy_peer "$DIR/box5.conf" box1 "${PUB[1]}" 10.201.0.1:6556
-for j in 2 3 4; do
-  cloudy_peer "$DIR/box5.conf" "box$j" "${PUB[$j]}"     # keys only: box5 learns where they are
-done
-echo "    box5's whole config:"
+echo "    box5's whole config, as cloudy join wrote it:"
 sed 's/^/      /' "$DIR/box5.conf"
 
-step "starting 5 daemons"
+step "starting the 4 new boxes"
 t0=$EPOCHREALTIME
-for i in 1 2 3 4 5; do
+for i in 2 3 4 5; do
   ip netns exec "${NS_PREFIX}box$i" "$BIN" -c "$DIR/box$i.conf" -s "$DIR/box$i.sock" daemon \
     2>"$DIR/box$i.log" &
   PIDS+=($!)
 done
-for i in 1 2 3 4 5; do
+for i in 2 3 4 5; do
   wait_for 10 cl "box$i" status || die "box$i did not start (see $DIR/box$i.log)"
 done
 
@@ -117,7 +117,7 @@ wait_for 15 rtt_ok box5 || true
 
 step "cloudy peers on box1 (the hub)"
 cl box1 peers
-step "cloudy peers on box5 (behind NAT, knows only where box1 is)"
+step "cloudy peers on box5 (behind NAT, its config lists only box1)"
 cl box5 peers
 
 ok=0; total=0

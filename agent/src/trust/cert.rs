@@ -332,3 +332,41 @@ mod test {
         assert_eq!(Certificate::parse(&n), Err(TrustError::Malformed));
     }
 }
+
+#[cfg(test)]
+mod seeds {
+    /// Writes the trust_cert fuzz seeds (a tool, run by hand:
+    /// `cargo test -p cloudy write_trust_seeds -- --ignored`).
+    #[test]
+    #[ignore = "a tool: writes fuzz/corpus/trust_cert"]
+    fn write_trust_seeds() {
+        use crate::trust::{AuthorityKey, Certificate, RevocationList};
+        let dir =
+            std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../fuzz/corpus/trust_cert");
+        let a = AuthorityKey::from_seed(&[1; 32]);
+        let c = Certificate::issue(
+            &a,
+            "box2",
+            "guifi",
+            [9; 32],
+            1_700_000_000,
+            86_400,
+            vec![
+                ("10.99.0.2".parse().unwrap(), 24),
+                ("fd00::2".parse().unwrap(), 64),
+            ],
+        )
+        .unwrap();
+        let l = RevocationList::revoke(&a, None, "guifi", [9; 32], 1_700_086_400, 1_700_000_000)
+            .unwrap();
+        let put = |name: &str, mode: u8, body: &[u8]| {
+            let mut b = vec![mode];
+            b.extend_from_slice(body);
+            std::fs::write(dir.join(name), b).unwrap();
+        };
+        put("cert", 0, &c.to_bytes().unwrap());
+        put("cert_text", 2, c.to_text().unwrap().as_bytes());
+        put("revoked", 1, &l.to_bytes().unwrap());
+        put("revoked_text", 3, l.to_text().unwrap().as_bytes());
+    }
+}

@@ -16,7 +16,8 @@
 use std::net::SocketAddr;
 use std::sync::Mutex;
 
-use cloudy::overlay::node::{Node, NodeConfig, PeerSpec};
+use cloudy::overlay::node::{Node, NodeConfig, PeerSpec, TrustConfig};
+use cloudy::trust::AuthorityKey;
 use cloudy::overlay::wire::{Message, Packet};
 use cloudy::overlay::{Outbox, PeerState};
 use cloudy::time::{Duration, Instant};
@@ -57,6 +58,13 @@ fn node(private: u8, name: &str, peer: &[u8; 32], at: &str) -> Node {
         private_key: private,
         public_key: cloudy::keys::public_key_of(&private),
         peers: vec![PeerSpec { name: "peer".into(), key: *peer, endpoints: vec![at.parse().unwrap()] }],
+        // An authority, so Cert and Revoked messages reach verification
+        // (seeds mode2_cert, mode2_revoked are signed by it).
+        trust: Some(TrustConfig {
+            authority: AuthorityKey::from_seed(&[1; 32]).public(),
+            cert: None,
+            revoked: None,
+        }),
     };
     Node::new(&cfg, Instant::ZERO, 1_700_000_000_000_000)
 }

@@ -335,10 +335,11 @@ mod test {
 
 #[cfg(test)]
 mod seeds {
-    /// Writes the trust_cert fuzz seeds (a tool, run by hand:
+    /// Writes the trust_cert fuzz seeds and two overlay_packet ones (a
+    /// tool, run by hand:
     /// `cargo test -p cloudy write_trust_seeds -- --ignored`).
     #[test]
-    #[ignore = "a tool: writes fuzz/corpus/trust_cert"]
+    #[ignore = "a tool: writes fuzz/corpus/trust_cert and overlay_packet seeds"]
     fn write_trust_seeds() {
         use crate::trust::{AuthorityKey, Certificate, RevocationList};
         let dir =
@@ -368,5 +369,18 @@ mod seeds {
         put("cert_text", 2, c.to_text().unwrap().as_bytes());
         put("revoked", 1, &l.to_bytes().unwrap());
         put("revoked_text", 3, l.to_text().unwrap().as_bytes());
+        // overlay_packet, mode 2: a member sends a certificate and a
+        // revocation list of the fuzzer's cloud ("fuzz", same authority).
+        let c = Certificate::issue(&a, "third", "fuzz", [7; 32], 1_700_000_000, 86_400, vec![])
+            .unwrap();
+        let l = RevocationList::revoke(&a, None, "fuzz", [7; 32], 1_700_086_400, 1_700_000_000)
+            .unwrap();
+        let overlay = dir.join("../overlay_packet");
+        let mut b = vec![2, crate::overlay::wire::MSG_CERT];
+        b.extend_from_slice(&c.to_bytes().unwrap());
+        std::fs::write(overlay.join("mode2_cert"), b).unwrap();
+        let mut b = vec![2, crate::overlay::wire::MSG_REVOKED];
+        b.extend_from_slice(&l.to_bytes().unwrap());
+        std::fs::write(overlay.join("mode2_revoked"), b).unwrap();
     }
 }

@@ -116,6 +116,18 @@ fn a_certificates_admit_and_revocation_spreads() {
             b1.endpoint()
         );
     fs::write(&rogue.conf, text).unwrap();
+    let r = net.cloudy(&b2, &["check-config"]);
+    assert!(r.ok() && r.stdout.contains("key and certificate ok"), "{r}");
+    // A certificate of another box is an error that names the file.
+    let cert2 = cert_dir(&net, &b2).join("cert");
+    let own = fs::read_to_string(&cert2).unwrap();
+    fs::copy(cert_dir(&net, &b3).join("cert"), &cert2).unwrap();
+    let r = net.cloudy(&b2, &["check-config"]);
+    assert!(
+        !r.ok() && r.stderr.contains("cert") && r.stderr.contains("another key"),
+        "{r}"
+    );
+    fs::write(&cert2, own).unwrap();
     for b in [&b1, &b2, &b3, &b4, &rogue] {
         net.start(b);
     }

@@ -624,7 +624,18 @@ pub fn run(cli: &Cli, out: &mut dyn Write) -> Result<(), Failure> {
             let key = match crate::keys::check_key_file(key_file).map_err(|e| err(e.to_string()))? {
                 KeyFileState::Valid(public) => {
                     config.check_own_key(&public).map_err(err)?;
-                    "key ok".to_string()
+                    // With an authority: the certificate (for this key,
+                    // this cloud, valid), the revocation list, the
+                    // authority key, as the daemon reads them.
+                    match crate::runtime::trust::load(&config, &public).map_err(err)? {
+                        crate::runtime::trust::Loaded {
+                            engine: Some(t), ..
+                        } if t.cert.is_some() => "key and certificate ok".to_string(),
+                        crate::runtime::trust::Loaded {
+                            engine: Some(_), ..
+                        } => "key ok; no certificate yet".to_string(),
+                        _ => "key ok".to_string(),
+                    }
                 }
                 KeyFileState::Missing => format!(
                     "no key file yet: the daemon's first start creates {}",

@@ -156,6 +156,7 @@ pub(crate) fn recvmsg_raw<A: Plain, const N: usize>(
 
 /// `recvmsg(2)` of one datagram from an IP socket; an unknown source
 /// family gives `from: None`.
+#[cfg(feature = "discovery")]
 pub(crate) fn recvmsg<const N: usize>(
     fd: RawFd,
     buf: &mut [u8],
@@ -244,6 +245,7 @@ pub(crate) fn ignore_sigpipe() -> io::Result<()> {
 }
 
 /// The name of interface `ifindex` (`if_indextoname(3)`), if it exists.
+#[cfg(feature = "discovery")]
 pub(crate) fn if_name(ifindex: u32) -> Option<String> {
     let mut name = [0 as libc::c_char; libc::IF_NAMESIZE];
     // SAFETY: `name` has the IF_NAMESIZE bytes if_indextoname may write.
@@ -263,7 +265,6 @@ pub(crate) fn if_name(ifindex: u32) -> Option<String> {
 #[cfg(test)]
 pub(crate) mod thread {
     use std::io;
-    use std::os::fd::{AsRawFd, OwnedFd};
 
     /// Moves this thread to a fresh network namespace (`unshare(2)`).
     pub(crate) fn unshare_net() -> io::Result<()> {
@@ -273,7 +274,9 @@ pub(crate) mod thread {
     }
 
     /// Moves this thread into the network namespace `ns` (`setns(2)`).
-    pub(crate) fn enter_net(ns: &OwnedFd) -> io::Result<()> {
+    #[cfg(feature = "discovery")]
+    pub(crate) fn enter_net(ns: &std::os::fd::OwnedFd) -> io::Result<()> {
+        use std::os::fd::AsRawFd;
         // SAFETY: setns on a namespace descriptor the caller owns; only
         // this thread moves.
         super::check(unsafe { libc::setns(ns.as_raw_fd(), libc::CLONE_NEWNET) })?;
@@ -282,6 +285,10 @@ pub(crate) mod thread {
 
     /// Sets this thread's effective uid (the raw syscall: libc's
     /// `setresuid` would change every thread's).
+    #[cfg(all(
+        feature = "discovery",
+        any(target_arch = "x86_64", target_arch = "aarch64")
+    ))]
     pub(crate) fn set_euid(euid: libc::uid_t) -> io::Result<()> {
         // SAFETY: the raw syscall changes this thread's credentials only.
         let rc = unsafe {

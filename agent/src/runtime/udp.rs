@@ -325,10 +325,10 @@ impl RecvBatch {
         let n_bufs = self.nbufs;
         let mut ctrl = [MsgControl::new(); UDP_BATCH];
         let mut got = [NOTHING_RECEIVED; UDP_BATCH];
-        let bufs = &mut self.bufs[..n_bufs * self.buf_len];
+        // `bufs` holds exactly `nbufs` (≤ UDP_BATCH) buffers of `buf_len`.
         let mut n = Err(io::ErrorKind::Interrupted.into());
         for _ in 0..EINTR_RETRIES {
-            n = recvmmsg(sock_fd, bufs, self.buf_len, &mut ctrl, &mut got);
+            n = recvmmsg(sock_fd, &mut self.bufs, self.buf_len, &mut ctrl, &mut got);
             if !matches!(&n, Err(e) if e.kind() == io::ErrorKind::Interrupted) {
                 break;
             }

@@ -765,7 +765,7 @@ pub mod quark {
         if !wanted(force.as_deref(), read) {
             return;
         }
-        match crate::runtime::sys::lock_all_memory() {
+        match crate::sys::lock_all_memory() {
             Ok(()) => crate::info!("Quark CPU: memory locked (LOCK-prefix erratum workaround)"),
             Err(e) => crate::error!(
                 "Quark CPU: mlockall failed, running without the LOCK-prefix erratum workaround: {e}"

@@ -31,14 +31,18 @@
 //! ([`RawSocket::truncated`], [`Tap::truncated`]).
 
 use std::ffi::CString;
-use std::io;
-use std::mem;
-use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
+use std::io::{self, IoSliceMut};
+use std::os::fd::{AsRawFd, OwnedFd, RawFd};
 
 use super::offload::headers::L4Frame;
 use super::offload::{complete_checksum, Endian, VNET_HDR_LEN};
 use crate::runtime::netif;
-use crate::runtime::sys::{cmsg_find, getsockopt, set_socket_buffers, setsockopt};
+use crate::sys::cmsg::{CmsgBuf, Control};
+use crate::sys::ioctl::{self, IfRequest};
+use crate::sys::packet::{self, TpacketStats};
+use crate::sys::socket;
+use crate::sys::sockopt::{getsockopt, set_socket_buffers, setsockopt};
+use crate::sys::zeroed;
 
 /// `EINTR` retries of one read or write.
 const EINTR_RETRIES: usize = 8;
@@ -154,29 +158,14 @@ impl Tap {
         };
         let fd = open_tun()?;
         let vnet_flag = if offload { libc::IFF_VNET_HDR } else { 0 };
-        req.ifr_ifru.ifru_flags = (libc::IFF_TAP | libc::IFF_NO_PI | vnet_flag) as libc::c_short;
-        // SAFETY: `req` is a valid `ifreq` for TUNSETIFF, which reads the name
-        // and flags and writes back the name.
-        let rc = unsafe {
-            libc::ioctl(
-                fd.as_raw_fd(),
-                libc::TUNSETIFF,
-                &mut req as *mut libc::ifreq,
-            )
-        };
-        if rc < 0 {
-            let e = io::Error::last_os_error();
+        req.set_flags((libc::IFF_TAP | libc::IFF_NO_PI | vnet_flag) as libc::c_short);
+        if let Err(e) = ioctl::ifreq(fd.as_raw_fd(), IfRequest::TunSetIff, &mut req) {
             return Err(io::Error::new(
                 e.kind(),
                 format!("{name}: create TAP (TUNSETIFF): {e}"),
             ));
         }
-        let name: String = req
-            .ifr_name
-            .iter()
-            .take_while(|&&c| c != 0)
-            .map(|&c| char::from(c as u8))
-            .collect();
+        let name = req.name();
         let vnet = if offload {
             Some(
                 enable_offloads(&fd)
@@ -198,22 +187,12 @@ impl Tap {
 /// `IFF_VNET_HDR`; returns the header's byte order.
 fn enable_offloads(fd: &OwnedFd) -> io::Result<Endian> {
     let raw = fd.as_raw_fd();
-    let size: libc::c_int = VNET_HDR_LEN as libc::c_int;
-    // SAFETY: TUNSETVNETHDRSZ reads one c_int through the pointer.
-    if unsafe { libc::ioctl(raw, libc::TUNSETVNETHDRSZ, &size as *const libc::c_int) } < 0 {
-        return Err(io::Error::last_os_error());
-    }
-    let le: libc::c_int = 1;
-    // SAFETY: TUNSETVNETLE reads one c_int through the pointer.
-    let endian = if unsafe { libc::ioctl(raw, libc::TUNSETVNETLE, &le as *const libc::c_int) } < 0 {
-        Endian::NATIVE
-    } else {
-        Endian::Little
+    ioctl::tun_set_vnet_hdr_size(raw, VNET_HDR_LEN as libc::c_int)?;
+    let endian = match ioctl::tun_set_vnet_le(raw, true) {
+        Err(_) => Endian::NATIVE,
+        Ok(()) => Endian::Little,
     };
-    // SAFETY: TUNSETOFFLOAD takes its flags by value (an unsigned long).
-    if unsafe { libc::ioctl(raw, libc::TUNSETOFFLOAD, TAP_OFFLOADS as libc::c_ulong) } < 0 {
-        return Err(io::Error::last_os_error());
-    }
+    ioctl::tun_set_offload(raw, TAP_OFFLOADS)?;
     Ok(endian)
 }
 
@@ -247,42 +226,25 @@ fn open_tun() -> io::Result<OwnedFd> {
 
 fn open_rw(path: &str) -> io::Result<OwnedFd> {
     let c = CString::new(path).map_err(|_| io::Error::from(io::ErrorKind::InvalidInput))?;
-    // SAFETY: `c` is NUL-terminated; the returned fd is checked and owned.
-    let fd = unsafe {
-        libc::open(
-            c.as_ptr(),
-            libc::O_RDWR | libc::O_NONBLOCK | libc::O_CLOEXEC,
-        )
-    };
-    if fd < 0 {
-        return Err(io::Error::last_os_error());
-    }
-    // SAFETY: `fd` is a fresh descriptor nobody else owns.
-    Ok(unsafe { OwnedFd::from_raw_fd(fd) })
+    socket::open(&c, libc::O_RDWR | libc::O_NONBLOCK | libc::O_CLOEXEC)
 }
 
 fn make_tun_node() -> io::Result<()> {
     std::fs::create_dir_all("/dev/net")?;
     let c = CString::new(TUN_PATH).map_err(|_| io::Error::from(io::ErrorKind::InvalidInput))?;
-    // SAFETY: `c` is NUL-terminated; mknod has no other preconditions.
-    let rc = unsafe { libc::mknod(c.as_ptr(), libc::S_IFCHR | 0o666, libc::makedev(10, 200)) };
-    if rc < 0 {
-        let e = io::Error::last_os_error();
-        if e.kind() != io::ErrorKind::AlreadyExists {
-            return Err(e);
-        }
+    match socket::mknod_char(&c, 0o666, 10, 200) {
+        Err(e) if e.kind() != io::ErrorKind::AlreadyExists => Err(e),
+        _ => Ok(()),
     }
-    Ok(())
 }
 
 /// `read`/`recv` result → `Ok(None)` on EAGAIN, retry on EINTR.
-fn retry_read(mut op: impl FnMut() -> isize) -> io::Result<Option<usize>> {
+fn retry_read(mut op: impl FnMut() -> io::Result<usize>) -> io::Result<Option<usize>> {
     for _ in 0..EINTR_RETRIES {
-        let n = op();
-        if n >= 0 {
-            return Ok(Some(n as usize));
-        }
-        let e = io::Error::last_os_error();
+        let e = match op() {
+            Ok(n) => return Ok(Some(n)),
+            Err(e) => e,
+        };
         match e.kind() {
             io::ErrorKind::Interrupted => continue,
             io::ErrorKind::WouldBlock => return Ok(None),
@@ -292,19 +254,18 @@ fn retry_read(mut op: impl FnMut() -> isize) -> io::Result<Option<usize>> {
     Ok(None)
 }
 
-fn retry_write(len: usize, mut op: impl FnMut() -> isize) -> io::Result<()> {
+fn retry_write(len: usize, mut op: impl FnMut() -> io::Result<usize>) -> io::Result<()> {
     for _ in 0..EINTR_RETRIES {
-        let n = op();
-        if n >= 0 {
-            if n as usize != len {
+        let e = match op() {
+            Ok(n) if n != len => {
                 return Err(io::Error::new(
                     io::ErrorKind::WriteZero,
                     "short frame write",
-                ));
+                ))
             }
-            return Ok(());
-        }
-        let e = io::Error::last_os_error();
+            Ok(_) => return Ok(()),
+            Err(e) => e,
+        };
         if e.kind() != io::ErrorKind::Interrupted {
             return Err(e);
         }
@@ -326,18 +287,8 @@ impl FrameDevice for Tap {
         // the copied length: one spare byte tells a longer frame apart.
         let mut spare = [0u8; 1];
         for _ in 0..MAX_SKIPPED {
-            let iov = [
-                libc::iovec {
-                    iov_base: buf.as_mut_ptr().cast(),
-                    iov_len: buf.len(),
-                },
-                libc::iovec {
-                    iov_base: spare.as_mut_ptr().cast(),
-                    iov_len: spare.len(),
-                },
-            ];
-            // SAFETY: both iovecs describe live buffers of their lengths.
-            let Some(n) = retry_read(|| unsafe { libc::readv(fd, iov.as_ptr(), 2) })? else {
+            let mut iov = [IoSliceMut::new(buf), IoSliceMut::new(&mut spare)];
+            let Some(n) = retry_read(|| socket::readv(fd, &mut iov))? else {
                 return Ok(None);
             };
             if n > buf.len() {
@@ -351,10 +302,7 @@ impl FrameDevice for Tap {
 
     fn send(&mut self, frame: &[u8]) -> io::Result<()> {
         let fd = self.fd.as_raw_fd();
-        // SAFETY: `frame` is valid for reads of its length.
-        retry_write(frame.len(), || unsafe {
-            libc::write(fd, frame.as_ptr().cast(), frame.len())
-        })
+        retry_write(frame.len(), || socket::write(fd, frame))
     }
 
     fn name(&self) -> &str {
@@ -430,19 +378,12 @@ impl RawSocket {
             .map_err(|_| ctx("index", io::ErrorKind::InvalidData.into()))?;
         // Protocol 0: receive nothing until bound to the interface, so no
         // frame of another interface slips into the queue.
-        // SAFETY: plain syscall; the fd is checked and owned below.
-        let raw = unsafe {
-            libc::socket(
-                libc::AF_PACKET,
-                libc::SOCK_RAW | libc::SOCK_NONBLOCK | libc::SOCK_CLOEXEC,
-                0,
-            )
-        };
-        if raw < 0 {
-            return Err(ctx("socket", io::Error::last_os_error()));
-        }
-        // SAFETY: `raw` is a fresh descriptor nobody else owns.
-        let fd = unsafe { OwnedFd::from_raw_fd(raw) };
+        let fd = socket::socket(
+            libc::AF_PACKET,
+            libc::SOCK_RAW | libc::SOCK_NONBLOCK | libc::SOCK_CLOEXEC,
+            0,
+        )
+        .map_err(|e| ctx("socket", e))?;
         let one: libc::c_int = 1;
         setsockopt(&fd, libc::SOL_PACKET, libc::PACKET_AUXDATA, &one)
             .map_err(|e| ctx("PACKET_AUXDATA", e))?;
@@ -465,28 +406,12 @@ impl RawSocket {
         } else {
             None
         };
-        // SAFETY: all-zero is a valid `packet_mreq`.
-        let mut mreq: libc::packet_mreq = unsafe { mem::zeroed() };
+        let mut mreq: libc::packet_mreq = zeroed();
         mreq.mr_ifindex = index_c;
         mreq.mr_type = libc::PACKET_MR_PROMISC as libc::c_ushort;
         setsockopt(&fd, libc::SOL_PACKET, libc::PACKET_ADD_MEMBERSHIP, &mreq)
             .map_err(|e| ctx("promiscuous", e))?;
-        // SAFETY: all-zero is a valid `sockaddr_ll`.
-        let mut sll: libc::sockaddr_ll = unsafe { mem::zeroed() };
-        sll.sll_family = libc::AF_PACKET as libc::c_ushort;
-        sll.sll_protocol = eth_p_all_be();
-        sll.sll_ifindex = index_c;
-        // SAFETY: `sll` is a valid `sockaddr_ll` of the given length.
-        let rc = unsafe {
-            libc::bind(
-                fd.as_raw_fd(),
-                (&sll as *const libc::sockaddr_ll).cast(),
-                mem::size_of::<libc::sockaddr_ll>() as libc::socklen_t,
-            )
-        };
-        if rc < 0 {
-            return Err(ctx("bind", io::Error::last_os_error()));
-        }
+        packet::bind(fd.as_raw_fd(), index_c, eth_p_all_be()).map_err(|e| ctx("bind", e))?;
         Ok(RawSocket {
             fd,
             name: ifname.to_string(),
@@ -532,20 +457,8 @@ impl RawSocket {
     }
 }
 
-/// `struct tpacket_stats` (`PACKET_STATISTICS` for TPACKET_V1/V2 sockets).
-#[repr(C)]
-#[derive(Clone, Copy, Debug, Default)]
-struct TpacketStats {
-    tp_packets: libc::c_uint,
-    tp_drops: libc::c_uint,
-}
-
-/// Control buffer for one `tpacket_auxdata`, aligned for `cmsghdr`.
-#[repr(C)]
-struct CmsgBuf {
-    _align: [usize; 0],
-    bytes: [u8; 64],
-}
+/// Control buffer for one `tpacket_auxdata`.
+type AuxBuf = CmsgBuf<64>;
 
 impl FrameDevice for RawSocket {
     fn fd(&self) -> RawFd {
@@ -554,27 +467,15 @@ impl FrameDevice for RawSocket {
 
     fn recv(&mut self, buf: &mut [u8]) -> io::Result<Option<usize>> {
         for _ in 0..MAX_SKIPPED {
-            // SAFETY: all-zero is a valid `sockaddr_ll` / `msghdr`.
-            let mut sll: libc::sockaddr_ll = unsafe { mem::zeroed() };
-            let mut cbuf = CmsgBuf {
-                _align: [],
-                bytes: [0; 64],
-            };
-            let mut iov = libc::iovec {
-                iov_base: buf.as_mut_ptr().cast(),
-                iov_len: buf.len(),
-            };
-            // SAFETY: as above.
-            let mut msg: libc::msghdr = unsafe { mem::zeroed() };
-            msg.msg_name = (&mut sll as *mut libc::sockaddr_ll).cast();
-            msg.msg_namelen = mem::size_of::<libc::sockaddr_ll>() as libc::socklen_t;
-            msg.msg_iov = &mut iov;
-            msg.msg_iovlen = 1;
-            msg.msg_control = cbuf.bytes.as_mut_ptr().cast();
-            msg.msg_controllen = cbuf.bytes.len() as _;
+            let mut cbuf = AuxBuf::new();
             let fd = self.fd.as_raw_fd();
-            // SAFETY: `msg` points at live buffers of the stated lengths.
-            let got = match retry_read(|| unsafe { libc::recvmsg(fd, &mut msg, libc::MSG_TRUNC) }) {
+            let mut got_msg = None;
+            let read = retry_read(|| {
+                let r = packet::recvmsg(fd, buf, &mut cbuf, libc::MSG_TRUNC)?;
+                got_msg = Some(r);
+                Ok(r.len)
+            });
+            let got = match read {
                 // The frame was consumed: its GSO type has no virtio name.
                 Err(e) if self.vnet.is_some() && e.raw_os_error() == Some(libc::EINVAL) => {
                     self.unsegmentable += 1;
@@ -582,17 +483,19 @@ impl FrameDevice for RawSocket {
                 }
                 other => other?,
             };
-            let Some(n) = got else { return Ok(None) };
-            if sll.sll_pkttype == libc::PACKET_OUTGOING {
+            let (Some(n), Some(msg)) = (got, got_msg) else {
+                return Ok(None);
+            };
+            if msg.from == libc::PACKET_OUTGOING {
                 continue;
             }
-            if n > buf.len() || msg.msg_flags & libc::MSG_TRUNC != 0 {
+            if n > buf.len() || msg.truncated {
                 self.truncated += 1;
                 continue;
             }
             // With a virtio header, a partial checksum stays partial: the
             // header says where it is, and the tunnel carries it so.
-            if self.vnet.is_none() && csum_not_ready(&msg) {
+            if self.vnet.is_none() && csum_not_ready(cbuf.received(msg.control_len)) {
                 if let Some(frame) = buf.get_mut(..n) {
                     if complete_l4_checksum(frame) {
                         self.checksums_completed += 1;
@@ -606,11 +509,8 @@ impl FrameDevice for RawSocket {
 
     fn send(&mut self, frame: &[u8]) -> io::Result<()> {
         let fd = self.fd.as_raw_fd();
-        // SAFETY: `frame` is valid for reads of its length; the socket is bound,
-        // so no address is needed.
-        retry_write(frame.len(), || unsafe {
-            libc::send(fd, frame.as_ptr().cast(), frame.len(), libc::MSG_DONTWAIT)
-        })
+        // The socket is bound: no address is needed.
+        retry_write(frame.len(), || socket::send(fd, frame, libc::MSG_DONTWAIT))
     }
 
     fn name(&self) -> &str {
@@ -633,8 +533,9 @@ impl FrameDevice for RawSocket {
 
 /// Whether the `PACKET_AUXDATA` control message of `msg` flags an
 /// unfinished checksum.
-fn csum_not_ready(msg: &libc::msghdr) -> bool {
-    cmsg_find::<libc::tpacket_auxdata>(msg, libc::SOL_PACKET, libc::PACKET_AUXDATA, 8)
+fn csum_not_ready(control: Control<'_>) -> bool {
+    control
+        .find::<libc::tpacket_auxdata>(libc::SOL_PACKET, libc::PACKET_AUXDATA, 8)
         .is_some_and(|aux| aux.tp_status & libc::TP_STATUS_CSUMNOTREADY != 0)
 }
 
@@ -782,13 +683,7 @@ mod tests {
     use crate::testutil::cidr;
 
     fn wait_readable(fd: RawFd, ms: i32) -> bool {
-        let mut p = libc::pollfd {
-            fd,
-            events: libc::POLLIN,
-            revents: 0,
-        };
-        // SAFETY: one valid pollfd.
-        unsafe { libc::poll(&mut p, 1, ms) > 0 }
+        matches!(crate::sys::socket::poll_readable(fd, ms), Ok(true))
     }
 
     /// Reads frames from `dev` for up to `ms` until `pred` matches one.

@@ -11,7 +11,6 @@
 //! The engine takes bytes and time in and emits through an [`Outbox`]; the
 //! runtime owns every socket and the clock.
 
-#[allow(unsafe_code)] // TAP ioctls, AF_PACKET sockets: SAFETY lines at each use
 pub mod device;
 pub mod node;
 pub mod noise;

@@ -43,13 +43,13 @@
 //! control messages in host order: correct on big-endian mips.
 
 use std::io;
-use std::mem;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr, SocketAddrV4, SocketAddrV6};
-use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
+use std::os::fd::{AsRawFd, OwnedFd, RawFd};
 
-use super::sys::setsockopt;
-use super::udp::{from_raw, local_addr, to_raw};
 use crate::limits::MAX_MDNS_INTERFACES;
+use crate::sys::cmsg::{self, CmsgBuf};
+use crate::sys::socket::{bind, if_name, local_addr, recvmsg, sendmsg, socket};
+use crate::sys::sockopt::setsockopt;
 
 /// The mDNS port (RFC 6762 §3).
 pub const MDNS_PORT: u16 = 5353;
@@ -72,7 +72,7 @@ const EINTR_RETRIES: usize = 8;
 const IPV6_MULTICAST_ALL: libc::c_int = 29;
 /// Control buffer: room for a packet-info and an int message in either
 /// family (CMSG_SPACE(20) + CMSG_SPACE(4) ≤ 64 on every target), 8-aligned.
-type Cmsg = [u64; 16];
+type Cmsg = CmsgBuf<128>;
 
 /// One datagram taken by [`MdnsSockets::recv`].
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -165,7 +165,7 @@ impl MdnsSockets {
         let fd = fd
             .as_ref()
             .ok_or_else(|| io::Error::new(io::ErrorKind::Unsupported, "no IPv6 socket"))?;
-        local_addr(fd)
+        local_addr(fd.as_raw_fd())
     }
 
     /// Dropped-datagram counters.
@@ -452,18 +452,9 @@ fn membership_result(r: io::Result<()>, joining: bool) -> io::Result<()> {
 
 /// An error naming interface `ifindex` (by name if it still exists).
 fn iface_error(ifindex: u32, what: &str, e: io::Error) -> io::Error {
-    let mut name = [0 as libc::c_char; libc::IF_NAMESIZE];
-    // SAFETY: `name` has the IF_NAMESIZE bytes if_indextoname may write.
-    let p = unsafe { libc::if_indextoname(ifindex, name.as_mut_ptr()) };
-    let label = if p.is_null() {
-        format!("interface index {ifindex}")
-    } else {
-        let bytes: Vec<u8> = name
-            .iter()
-            .take_while(|&&c| c != 0)
-            .map(|&c| c as u8)
-            .collect();
-        format!("{} (index {ifindex})", String::from_utf8_lossy(&bytes))
+    let label = match if_name(ifindex) {
+        None => format!("interface index {ifindex}"),
+        Some(name) => format!("{name} (index {ifindex})"),
     };
     io::Error::new(e.kind(), format!("{label}: mdns {what}: {e}"))
 }
@@ -474,24 +465,16 @@ fn open_socket(v6: bool, port: u16) -> io::Result<OwnedFd> {
         io::Error::new(e.kind(), format!("mdns {family} socket: {what}: {e}"))
     };
     let domain = if v6 { libc::AF_INET6 } else { libc::AF_INET };
-    // SAFETY: plain syscall; the fd is checked and owned below.
-    let raw = unsafe {
-        libc::socket(
-            domain,
-            libc::SOCK_DGRAM | libc::SOCK_NONBLOCK | libc::SOCK_CLOEXEC,
-            0,
-        )
-    };
-    if raw < 0 {
-        let e = io::Error::last_os_error();
+    let fd = match socket(
+        domain,
+        libc::SOCK_DGRAM | libc::SOCK_NONBLOCK | libc::SOCK_CLOEXEC,
+        0,
+    ) {
+        Ok(fd) => fd,
         // Keep the raw errno: `bind` tells EAFNOSUPPORT apart.
-        if e.raw_os_error() == Some(libc::EAFNOSUPPORT) {
-            return Err(e);
-        }
-        return Err(ctx("socket", e));
-    }
-    // SAFETY: `raw` is a fresh descriptor nobody else owns.
-    let fd = unsafe { OwnedFd::from_raw_fd(raw) };
+        Err(e) if e.raw_os_error() == Some(libc::EAFNOSUPPORT) => return Err(e),
+        Err(e) => return Err(ctx("socket", e)),
+    };
     let on: libc::c_int = 1;
     let off: libc::c_int = 0;
     let mut opts: Vec<(libc::c_int, libc::c_int, libc::c_int, &str)> = vec![
@@ -535,17 +518,8 @@ fn open_socket(v6: bool, port: u16) -> io::Result<OwnedFd> {
     } else {
         SocketAddr::V4(SocketAddrV4::new(Ipv4Addr::UNSPECIFIED, port))
     };
-    let (storage, len) = to_raw(addr);
-    // SAFETY: `storage` holds a valid sockaddr of `len` bytes.
-    let rc = unsafe {
-        libc::bind(
-            fd.as_raw_fd(),
-            (&storage as *const libc::sockaddr_storage).cast(),
-            len,
-        )
-    };
-    if rc < 0 {
-        return Err(ctx(&format!("bind {addr}"), io::Error::last_os_error()));
+    if let Err(e) = bind(fd.as_raw_fd(), addr) {
+        return Err(ctx(&format!("bind {addr}"), e));
     }
     Ok(fd)
 }
@@ -562,77 +536,44 @@ struct RawRecv {
 
 /// One `recvmsg`; `Ok(None)` when nothing waits.
 fn recv_one(fd: RawFd, buf: &mut [u8]) -> io::Result<Option<RawRecv>> {
-    // SAFETY: all-zero is a valid sockaddr_storage / msghdr.
-    let mut storage: libc::sockaddr_storage = unsafe { mem::zeroed() };
-    let mut cmsg: Cmsg = [0; 16];
-    let mut iov = libc::iovec {
-        iov_base: buf.as_mut_ptr().cast(),
-        iov_len: buf.len(),
+    let mut ctrl = Cmsg::new();
+    let r = match recvmsg(fd, buf, &mut ctrl, libc::MSG_DONTWAIT) {
+        Ok(r) => r,
+        Err(e) if e.kind() == io::ErrorKind::WouldBlock => return Ok(None),
+        Err(e) => return Err(e),
     };
-    // SAFETY: all-zero is a valid msghdr (null pointers, zero lengths).
-    let mut msg: libc::msghdr = unsafe { mem::zeroed() };
-    msg.msg_name = (&mut storage as *mut libc::sockaddr_storage).cast();
-    msg.msg_namelen = mem::size_of::<libc::sockaddr_storage>() as libc::socklen_t;
-    msg.msg_iov = &mut iov;
-    msg.msg_iovlen = 1;
-    msg.msg_control = cmsg.as_mut_ptr().cast();
-    msg.msg_controllen = mem::size_of::<Cmsg>() as _;
-    // SAFETY: every pointer in `msg` points to live buffers of the stated
-    // lengths, which outlive the call.
-    let n = unsafe { libc::recvmsg(fd, &mut msg, libc::MSG_DONTWAIT) };
-    if n < 0 {
-        let e = io::Error::last_os_error();
-        if e.kind() == io::ErrorKind::WouldBlock {
-            return Ok(None);
-        }
-        return Err(e);
-    }
-    let len = usize::try_from(n).unwrap_or(0).min(buf.len());
     let mut out = RawRecv {
-        from: from_raw(&storage),
+        from: r.from,
         to: None,
         ifindex: None,
         ttl: None,
-        len,
-        truncated: msg.msg_flags & libc::MSG_TRUNC != 0,
+        len: r.len.min(buf.len()),
+        truncated: r.truncated,
     };
-    // SAFETY: `msg` was filled by recvmsg: the CMSG_* walk stays within
-    // `msg_controllen` bytes of `cmsg`; each payload is read unaligned
-    // after its length is checked against the type read.
-    unsafe {
-        let mut c = libc::CMSG_FIRSTHDR(&msg);
-        let mut guard = 0;
-        while !c.is_null() && guard < 8 {
-            guard += 1;
-            let h = &*c;
-            let data_len = (h.cmsg_len as usize).saturating_sub(libc::CMSG_LEN(0) as usize);
-            let data = libc::CMSG_DATA(c);
-            match (h.cmsg_level, h.cmsg_type) {
-                (libc::IPPROTO_IP, libc::IP_PKTINFO)
-                    if data_len >= mem::size_of::<libc::in_pktinfo>() =>
-                {
-                    let p: libc::in_pktinfo = std::ptr::read_unaligned(data.cast());
-                    out.ifindex = u32::try_from(p.ipi_ifindex).ok().filter(|&i| i > 0);
-                    out.to = Some(IpAddr::V4(Ipv4Addr::from(p.ipi_addr.s_addr.to_ne_bytes())));
+    ctrl.received(r.control_len)
+        .find_map(8, |level, kind, data| {
+            match (level, kind) {
+                (libc::IPPROTO_IP, libc::IP_PKTINFO) => {
+                    if let Some(p) = cmsg::read::<libc::in_pktinfo>(data) {
+                        out.ifindex = u32::try_from(p.ipi_ifindex).ok().filter(|&i| i > 0);
+                        out.to = Some(IpAddr::V4(Ipv4Addr::from(p.ipi_addr.s_addr.to_ne_bytes())));
+                    }
                 }
-                (libc::IPPROTO_IPV6, libc::IPV6_PKTINFO)
-                    if data_len >= mem::size_of::<libc::in6_pktinfo>() =>
-                {
-                    let p: libc::in6_pktinfo = std::ptr::read_unaligned(data.cast());
-                    out.ifindex = Some(p.ipi6_ifindex).filter(|&i| i > 0);
-                    out.to = Some(IpAddr::V6(Ipv6Addr::from(p.ipi6_addr.s6_addr)));
+                (libc::IPPROTO_IPV6, libc::IPV6_PKTINFO) => {
+                    if let Some(p) = cmsg::read::<libc::in6_pktinfo>(data) {
+                        out.ifindex = Some(p.ipi6_ifindex).filter(|&i| i > 0);
+                        out.to = Some(IpAddr::V6(Ipv6Addr::from(p.ipi6_addr.s6_addr)));
+                    }
                 }
-                (libc::IPPROTO_IP, libc::IP_TTL) | (libc::IPPROTO_IPV6, libc::IPV6_HOPLIMIT)
-                    if data_len >= mem::size_of::<libc::c_int>() =>
-                {
-                    let v: libc::c_int = std::ptr::read_unaligned(data.cast());
-                    out.ttl = u8::try_from(v).ok();
+                (libc::IPPROTO_IP, libc::IP_TTL) | (libc::IPPROTO_IPV6, libc::IPV6_HOPLIMIT) => {
+                    if let Some(v) = cmsg::read::<libc::c_int>(data) {
+                        out.ttl = u8::try_from(v).ok();
+                    }
                 }
                 _ => {}
             }
-            c = libc::CMSG_NXTHDR(&msg, c);
-        }
-    }
+            None::<()>
+        });
     Ok(Some(out))
 }
 
@@ -640,68 +581,38 @@ fn recv_one(fd: RawFd, buf: &mut [u8]) -> io::Result<Option<RawRecv>> {
 /// message naming interface `index` (the source address is left to the
 /// kernel).
 fn send_one(fd: &OwnedFd, index: libc::c_int, to: SocketAddr, packet: &[u8]) -> io::Result<()> {
-    let (mut storage, namelen) = to_raw(to);
-    let mut cmsg: Cmsg = [0; 16];
-    let mut iov = libc::iovec {
-        iov_base: packet.as_ptr() as *mut libc::c_void,
-        iov_len: packet.len(),
-    };
-    // SAFETY: all-zero is a valid msghdr.
-    let mut msg: libc::msghdr = unsafe { mem::zeroed() };
-    msg.msg_name = (&mut storage as *mut libc::sockaddr_storage).cast();
-    msg.msg_namelen = namelen;
-    msg.msg_iov = &mut iov;
-    msg.msg_iovlen = 1;
-    msg.msg_control = cmsg.as_mut_ptr().cast();
-    let (level, kind, size) = match to {
-        SocketAddr::V4(_) => (
+    let mut ctrl = Cmsg::new();
+    let written = match to {
+        SocketAddr::V4(_) => ctrl.write(
             libc::IPPROTO_IP,
             libc::IP_PKTINFO,
-            mem::size_of::<libc::in_pktinfo>(),
+            libc::in_pktinfo {
+                ipi_ifindex: index,
+                ipi_spec_dst: libc::in_addr { s_addr: 0 },
+                ipi_addr: libc::in_addr { s_addr: 0 },
+            },
         ),
-        SocketAddr::V6(_) => (
+        SocketAddr::V6(_) => ctrl.write(
             libc::IPPROTO_IPV6,
             libc::IPV6_PKTINFO,
-            mem::size_of::<libc::in6_pktinfo>(),
+            libc::in6_pktinfo {
+                ipi6_addr: libc::in6_addr { s6_addr: [0; 16] },
+                // Checked positive by `c_index`.
+                ipi6_ifindex: index as libc::c_uint,
+            },
         ),
     };
-    // SAFETY: `cmsg` is 128 bytes, 8-aligned: room for CMSG_SPACE of either
-    // packet-info struct (≤ 40 bytes); `msg_controllen` is set before
-    // CMSG_FIRSTHDR reads it, and the payload is written unaligned.
-    unsafe {
-        msg.msg_controllen = libc::CMSG_SPACE(size as _) as _;
-        let h = libc::CMSG_FIRSTHDR(&msg);
-        if h.is_null() {
-            return Err(io::Error::other("control buffer too small"));
-        }
-        (*h).cmsg_level = level;
-        (*h).cmsg_type = kind;
-        (*h).cmsg_len = libc::CMSG_LEN(size as _) as _;
-        let data = libc::CMSG_DATA(h);
-        match to {
-            SocketAddr::V4(_) => {
-                let p = libc::in_pktinfo {
-                    ipi_ifindex: index,
-                    ipi_spec_dst: libc::in_addr { s_addr: 0 },
-                    ipi_addr: libc::in_addr { s_addr: 0 },
-                };
-                std::ptr::write_unaligned(data.cast(), p);
-            }
-            SocketAddr::V6(_) => {
-                let p = libc::in6_pktinfo {
-                    ipi6_addr: libc::in6_addr { s6_addr: [0; 16] },
-                    // Checked positive by `c_index`.
-                    ipi6_ifindex: index as libc::c_uint,
-                };
-                std::ptr::write_unaligned(data.cast(), p);
-            }
-        }
-    }
-    // SAFETY: `msg` points to live buffers of the stated lengths.
-    let n = unsafe { libc::sendmsg(fd.as_raw_fd(), &msg, libc::MSG_DONTWAIT) };
-    if n < 0 {
-        return Err(io::Error::last_os_error());
-    }
+    let Some(control_len) = written else {
+        return Err(io::Error::other("control buffer too small"));
+    };
+    sendmsg(
+        fd.as_raw_fd(),
+        to,
+        packet,
+        &ctrl,
+        control_len,
+        libc::MSG_DONTWAIT,
+    )?;
     Ok(())
 }
 
@@ -731,13 +642,7 @@ mod tests {
             if left.is_zero() {
                 return None;
             }
-            let mut p = libc::pollfd {
-                fd,
-                events: libc::POLLIN,
-                revents: 0,
-            };
-            // SAFETY: one valid pollfd.
-            unsafe { libc::poll(&mut p, 1, left.as_millis().max(1) as libc::c_int) };
+            let _ = crate::sys::socket::poll_readable(fd, left.as_millis().max(1) as libc::c_int);
         }
         None
     }
@@ -797,9 +702,9 @@ mod tests {
         let h = crate::testutil::spawn_named(move || {
             let mut ns = Vec::new();
             for _ in 0..n {
-                // SAFETY: unshare only changes this thread's namespace.
-                let rc = unsafe { libc::unshare(libc::CLONE_NEWNET) };
-                assert_eq!(rc, 0, "unshare: {}", io::Error::last_os_error());
+                if let Err(e) = crate::sys::socket::thread::unshare_net() {
+                    panic!("unshare: {e}");
+                }
                 netif::set_up("lo", true).unwrap();
                 // No duplicate address detection: link-local addresses are
                 // usable as soon as the link is up (instead of ~1-2 s).
@@ -817,10 +722,9 @@ mod tests {
 
     impl Lab {
         fn enter(&self, i: usize) {
-            // SAFETY: setns on a namespace descriptor we own; only this
-            // thread moves.
-            let rc = unsafe { libc::setns(self.ns[i].as_raw_fd(), libc::CLONE_NEWNET) };
-            assert_eq!(rc, 0, "setns: {}", io::Error::last_os_error());
+            if let Err(e) = crate::sys::socket::thread::enter_net(&self.ns[i]) {
+                panic!("setns: {e}");
+            }
         }
 
         /// A veth pair `na` (namespace `a`) – `nb` (namespace `b`), both up,
@@ -1147,19 +1051,12 @@ mod tests {
     /// while this thread alone runs with that effective uid.
     #[cfg(any(target_arch = "x86_64", target_arch = "aarch64"))]
     fn open_as_other_user() -> Option<MdnsSockets> {
+        // This thread only (libc's setresuid would change every
+        // thread's); saved uid 0 lets us come back.
         let set = |euid: libc::uid_t| {
-            // SAFETY: the raw syscall changes this thread's credentials only
-            // (libc's setresuid would change every thread's); saved uid 0
-            // lets us come back.
-            let rc = unsafe {
-                libc::syscall(
-                    libc::SYS_setresuid,
-                    -1 as libc::c_long,
-                    euid as libc::c_long,
-                    -1 as libc::c_long,
-                )
-            };
-            assert_eq!(rc, 0, "setresuid: {}", io::Error::last_os_error());
+            if let Err(e) = crate::sys::socket::thread::set_euid(euid) {
+                panic!("setresuid: {e}");
+            }
         };
         set(65534);
         let s = MdnsSockets::open();
@@ -1266,14 +1163,6 @@ mod tests {
             ("2001:db8::1", false),
         ] {
             assert_eq!(needs_scope(&s.parse().unwrap()), want, "{s}");
-        }
-    }
-
-    #[test]
-    fn raw_address_round_trip() {
-        for s in ["1.2.3.4:5", "[fe80::1%3]:5353", "[2001:db8::1]:65535"] {
-            let a: SocketAddr = s.parse().unwrap();
-            assert_eq!(from_raw(&to_raw(a).0), Some(a), "{s}");
         }
     }
 }

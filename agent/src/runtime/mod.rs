@@ -21,17 +21,12 @@ pub mod discovery;
 #[path = "discovery_off.rs"]
 pub mod discovery;
 #[cfg(feature = "discovery")]
-#[allow(unsafe_code)] // multicast socket options, pktinfo control messages
 pub mod mcast;
-#[allow(unsafe_code)] // interface ioctls, the netlink socket
 pub mod netif;
 pub mod netlink;
 pub mod resolve;
 pub mod signal;
-#[allow(unsafe_code)] // the shared syscall wrappers
-pub(crate) mod sys;
 pub mod trust;
-#[allow(unsafe_code)] // recvmmsg/sendmmsg with control messages
 pub mod udp;
 
 use std::io;
@@ -51,6 +46,7 @@ use crate::overlay::offload::{
     self, Coalescer, Endian, PartialCsum, VnetHdr, GSO_NONE, VNET_HDR_LEN,
 };
 use crate::overlay::Outbox;
+use crate::sys;
 use crate::time::Instant;
 use crate::{error, info, keys, warn};
 use discovery::{Discovery, ServiceSpec};

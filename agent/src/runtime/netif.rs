@@ -17,14 +17,15 @@
 //! with a timeout and a bounded number of `recv` calls.
 
 use std::io;
-use std::mem;
-use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
+use std::os::fd::{AsRawFd, OwnedFd};
 
 use super::netlink::{
     address_message, dump_request, error_code, messages, parse_address, NLMSG_DONE, NLMSG_ERROR,
     NLM_F_CREATE, NLM_F_REPLACE, RTM_DELADDR, RTM_GETADDR, RTM_NEWADDR, SEQ,
 };
 use crate::config::IpCidr;
+use crate::sys::ioctl::{self as sys_ioctl, IfRequest, Ifreq};
+use crate::sys::socket::{poll_readable, recv, send};
 
 /// Bytes of one netlink receive (the kernel's dump messages fit 32 KiB).
 const NETLINK_RECV_BYTES: usize = 32 * 1024;
@@ -40,154 +41,78 @@ const MAX_LISTED_ADDRESSES: usize = 256;
 /// Index of interface `name`.
 pub fn if_index(name: &str) -> io::Result<u32> {
     let mut req = ifreq(name)?;
-    ioctl(
-        name,
-        "get index",
-        libc::SIOCGIFINDEX as libc::Ioctl,
-        &mut req,
-    )?;
-    // SAFETY: SIOCGIFINDEX filled the `ifru_ifindex` member.
-    let index = unsafe { req.ifr_ifru.ifru_ifindex };
-    u32::try_from(index).map_err(|_| err_other(name, "get index", "negative index"))
+    ioctl(name, "get index", IfRequest::GetIndex, &mut req)?;
+    u32::try_from(req.int()).map_err(|_| err_other(name, "get index", "negative index"))
 }
 
 /// Sets the MTU of `name`.
 pub fn set_mtu(name: &str, mtu: u32) -> io::Result<()> {
     let mut req = ifreq(name)?;
-    req.ifr_ifru.ifru_mtu = libc::c_int::try_from(mtu).map_err(|_| {
+    req.set_int(libc::c_int::try_from(mtu).map_err(|_| {
         io::Error::new(
             io::ErrorKind::InvalidInput,
             format!("{name}: set mtu {mtu}: too large"),
         )
-    })?;
-    ioctl(name, "set mtu", libc::SIOCSIFMTU as libc::Ioctl, &mut req)
+    })?);
+    ioctl(name, "set mtu", IfRequest::SetMtu, &mut req)
 }
 
 /// The MTU of `name`.
 pub fn mtu(name: &str) -> io::Result<u32> {
     let mut req = ifreq(name)?;
-    ioctl(name, "get mtu", libc::SIOCGIFMTU as libc::Ioctl, &mut req)?;
-    // SAFETY: SIOCGIFMTU filled the `ifru_mtu` member.
-    let mtu = unsafe { req.ifr_ifru.ifru_mtu };
-    u32::try_from(mtu).map_err(|_| err_other(name, "get mtu", "negative mtu"))
+    ioctl(name, "get mtu", IfRequest::GetMtu, &mut req)?;
+    u32::try_from(req.int()).map_err(|_| err_other(name, "get mtu", "negative mtu"))
 }
 
 /// Sets the Ethernet address of `name`. Drivers without live address
 /// change (not TAP nor veth) need the interface down first.
 pub fn set_mac(name: &str, mac: [u8; 6]) -> io::Result<()> {
     let mut req = ifreq(name)?;
-    // SAFETY: all-zero is a valid `sockaddr`.
-    let mut sa: libc::sockaddr = unsafe { mem::zeroed() };
-    sa.sa_family = libc::ARPHRD_ETHER;
-    for (dst, src) in sa.sa_data.iter_mut().zip(mac) {
-        *dst = src as libc::c_char;
-    }
-    req.ifr_ifru.ifru_hwaddr = sa;
-    ioctl(
-        name,
-        "set mac",
-        libc::SIOCSIFHWADDR as libc::Ioctl,
-        &mut req,
-    )
+    req.set_hwaddr(mac);
+    ioctl(name, "set mac", IfRequest::SetHwAddr, &mut req)
 }
 
 /// The hardware address of `name` (first 6 bytes).
 pub fn mac(name: &str) -> io::Result<[u8; 6]> {
     let mut req = ifreq(name)?;
-    ioctl(
-        name,
-        "get mac",
-        libc::SIOCGIFHWADDR as libc::Ioctl,
-        &mut req,
-    )?;
-    // SAFETY: SIOCGIFHWADDR filled the `ifru_hwaddr` member.
-    let sa = unsafe { req.ifr_ifru.ifru_hwaddr };
-    let mut mac = [0u8; 6];
-    for (dst, src) in mac.iter_mut().zip(sa.sa_data) {
-        *dst = src as u8;
-    }
-    Ok(mac)
+    ioctl(name, "get mac", IfRequest::GetHwAddr, &mut req)?;
+    Ok(req.hwaddr())
 }
 
 /// Brings `name` administratively up or down (`IFF_UP`).
 pub fn set_up(name: &str, up: bool) -> io::Result<()> {
     let mut req = ifreq(name)?;
-    ioctl(
-        name,
-        "get flags",
-        libc::SIOCGIFFLAGS as libc::Ioctl,
-        &mut req,
-    )?;
-    // SAFETY: SIOCGIFFLAGS filled the `ifru_flags` member.
-    let flags = unsafe { req.ifr_ifru.ifru_flags };
+    ioctl(name, "get flags", IfRequest::GetFlags, &mut req)?;
+    let flags = req.flags();
     // IFF_UP is 1: fits a c_short.
     let up_flag = libc::IFF_UP as libc::c_short;
-    req.ifr_ifru.ifru_flags = if up {
+    req.set_flags(if up {
         flags | up_flag
     } else {
         flags & !up_flag
-    };
-    ioctl(
-        name,
-        "set flags",
-        libc::SIOCSIFFLAGS as libc::Ioctl,
-        &mut req,
-    )
+    });
+    ioctl(name, "set flags", IfRequest::SetFlags, &mut req)
 }
 
 /// Whether `name` is administratively up.
 pub fn is_up(name: &str) -> io::Result<bool> {
     let mut req = ifreq(name)?;
-    ioctl(
-        name,
-        "get flags",
-        libc::SIOCGIFFLAGS as libc::Ioctl,
-        &mut req,
-    )?;
-    // SAFETY: SIOCGIFFLAGS filled the `ifru_flags` member.
-    let flags = unsafe { req.ifr_ifru.ifru_flags };
-    Ok(libc::c_int::from(flags) & libc::IFF_UP != 0)
+    ioctl(name, "get flags", IfRequest::GetFlags, &mut req)?;
+    Ok(libc::c_int::from(req.flags()) & libc::IFF_UP != 0)
 }
 
 /// An `ifreq` naming `name`; refuses names the kernel would truncate.
-pub(crate) fn ifreq(name: &str) -> io::Result<libc::ifreq> {
-    if name.is_empty() || name.len() >= libc::IFNAMSIZ || name.bytes().any(|b| b == 0 || b == b'/')
-    {
-        return Err(io::Error::new(
-            io::ErrorKind::InvalidInput,
-            format!(
-                "{name:?}: invalid interface name (1 to {} bytes)",
-                libc::IFNAMSIZ - 1
-            ),
-        ));
-    }
-    // SAFETY: all-zero is a valid `ifreq` (a C struct of integers and arrays).
-    let mut req: libc::ifreq = unsafe { mem::zeroed() };
-    for (dst, src) in req.ifr_name.iter_mut().zip(name.bytes()) {
-        *dst = src as libc::c_char;
-    }
-    Ok(req)
+pub(crate) fn ifreq(name: &str) -> io::Result<Ifreq> {
+    Ifreq::new(name)
 }
 
-fn ioctl(name: &str, what: &str, request: libc::Ioctl, req: &mut libc::ifreq) -> io::Result<()> {
+fn ioctl(name: &str, what: &str, request: IfRequest, req: &mut Ifreq) -> io::Result<()> {
     let sock = socket(libc::AF_INET, libc::SOCK_DGRAM, 0).map_err(|e| with_name(name, what, e))?;
-    // SAFETY: `req` is a valid, NUL-terminated `ifreq` that outlives the call;
-    // every request used here reads and writes at most one `ifreq`.
-    let rc = unsafe { libc::ioctl(sock.as_raw_fd(), request, req as *mut libc::ifreq) };
-    if rc < 0 {
-        return Err(with_name(name, what, io::Error::last_os_error()));
-    }
-    Ok(())
+    sys_ioctl::ifreq(sock.as_raw_fd(), request, req).map_err(|e| with_name(name, what, e))
 }
 
 fn socket(domain: libc::c_int, ty: libc::c_int, proto: libc::c_int) -> io::Result<OwnedFd> {
-    // SAFETY: plain syscall; the returned fd is checked and owned below.
-    let fd = unsafe { libc::socket(domain, ty | libc::SOCK_CLOEXEC, proto) };
-    if fd < 0 {
-        return Err(io::Error::last_os_error());
-    }
-    // SAFETY: `fd` is a fresh descriptor nobody else owns.
-    Ok(unsafe { OwnedFd::from_raw_fd(fd) })
+    crate::sys::socket::socket(domain, ty | libc::SOCK_CLOEXEC, proto)
 }
 
 fn with_name(name: &str, what: &str, e: io::Error) -> io::Error {
@@ -246,12 +171,9 @@ fn netlink_socket() -> io::Result<OwnedFd> {
 }
 
 fn send_all(sock: &OwnedFd, msg: &[u8]) -> io::Result<()> {
-    // SAFETY: `msg` is a valid buffer for its length; no address means the kernel.
-    let n = unsafe { libc::send(sock.as_raw_fd(), msg.as_ptr().cast(), msg.len(), 0) };
-    if n < 0 {
-        return Err(io::Error::last_os_error());
-    }
-    if n as usize != msg.len() {
+    // No address means the kernel.
+    let n = send(sock.as_raw_fd(), msg, 0)?;
+    if n != msg.len() {
         return Err(io::Error::other("short netlink send"));
     }
     Ok(())
@@ -259,41 +181,20 @@ fn send_all(sock: &OwnedFd, msg: &[u8]) -> io::Result<()> {
 
 /// Waits (bounded) for a reply and receives it into `buf`.
 fn recv_reply<'a>(sock: &OwnedFd, buf: &'a mut [u8]) -> io::Result<&'a [u8]> {
-    let mut pfd = libc::pollfd {
-        fd: sock.as_raw_fd(),
-        events: libc::POLLIN,
-        revents: 0,
-    };
     for _ in 0..4 {
-        // SAFETY: one valid pollfd.
-        let rc = unsafe { libc::poll(&mut pfd, 1, NETLINK_TIMEOUT_MS) };
-        if rc < 0 {
-            let e = io::Error::last_os_error();
-            if e.kind() == io::ErrorKind::Interrupted {
-                continue;
+        match poll_readable(sock.as_raw_fd(), NETLINK_TIMEOUT_MS) {
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+            Err(e) => return Err(e),
+            Ok(false) => {
+                return Err(io::Error::new(io::ErrorKind::TimedOut, "no netlink reply"));
             }
-            return Err(e);
+            Ok(true) => {}
         }
-        if rc == 0 {
-            return Err(io::Error::new(io::ErrorKind::TimedOut, "no netlink reply"));
-        }
-        // SAFETY: `buf` is valid for writes of its length.
-        let n = unsafe {
-            libc::recv(
-                sock.as_raw_fd(),
-                buf.as_mut_ptr().cast(),
-                buf.len(),
-                libc::MSG_TRUNC,
-            )
+        let n = match recv(sock.as_raw_fd(), buf, libc::MSG_TRUNC) {
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+            Err(e) => return Err(e),
+            Ok(n) => n,
         };
-        if n < 0 {
-            let e = io::Error::last_os_error();
-            if e.kind() == io::ErrorKind::Interrupted {
-                continue;
-            }
-            return Err(e);
-        }
-        let n = n as usize;
         if n > buf.len() {
             return Err(io::Error::other("netlink reply truncated"));
         }
@@ -355,8 +256,7 @@ pub(crate) mod tests {
     use super::*;
 
     pub(crate) fn is_root() -> bool {
-        // SAFETY: geteuid has no preconditions.
-        unsafe { libc::geteuid() == 0 }
+        nix::unistd::geteuid().is_root()
     }
 
     /// Set (to the emulator's name) by the qemu-user runner of `make
@@ -397,14 +297,9 @@ pub(crate) mod tests {
             return None;
         }
         let handle = crate::testutil::spawn_named(move || {
-            // SAFETY: unshare only changes this thread's namespace.
-            let rc = unsafe { libc::unshare(libc::CLONE_NEWNET) };
-            assert_eq!(
-                rc,
-                0,
-                "unshare(CLONE_NEWNET): {}",
-                io::Error::last_os_error()
-            );
+            if let Err(e) = crate::sys::socket::thread::unshare_net() {
+                panic!("unshare(CLONE_NEWNET): {e}");
+            }
             set_up("lo", true).expect("lo up");
             f()
         });

@@ -50,7 +50,7 @@ impl Signals {
         }
         set.thread_block()
             .map_err(|e| context("block signals", e))?;
-        super::sys::ignore_sigpipe()
+        crate::sys::ignore_sigpipe()
             .map_err(|e| io::Error::new(e.kind(), format!("ignore SIGPIPE: {e}")))?;
         let fd = SignalFd::with_flags(&set, SfdFlags::SFD_NONBLOCK | SfdFlags::SFD_CLOEXEC)
             .map_err(|e| context("signalfd", e))?;

@@ -39,9 +39,15 @@
 use std::io;
 use std::mem;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr, SocketAddrV4, SocketAddrV6};
-use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
+use std::os::fd::{AsRawFd, OwnedFd, RawFd};
 
 use crate::limits::{MAX_DATAGRAM, UDP_BATCH};
+use crate::sys::cmsg::{CmsgBuf, Control};
+use crate::sys::mmsg::{
+    recvmmsg, MsgControl, SendMmsg, MMSG_CONTROL, NOTHING_RECEIVED, UDP_GRO, UDP_SEGMENT,
+};
+use crate::sys::socket::{bind, local_addr, poll_readable, sendmsg, socket};
+use crate::sys::sockopt::{set_socket_buffers, setsockopt};
 
 /// Kernel socket buffer asked for, each direction (capped by the kernel
 /// unless `SO_*BUFFORCE` is allowed, i.e. as root).
@@ -72,11 +78,6 @@ pub const GRO_BUF_LEN: usize = 65536;
 /// Datagrams taken from one coalesced buffer (the kernel's
 /// `UDP_GRO_CNT_MAX`); any beyond are dropped and counted.
 pub const GRO_MAX_SEGMENTS: usize = 64;
-/// `UDP_SEGMENT` / `UDP_GRO` (linux/udp.h), defined here for every libc target.
-const UDP_SEGMENT: libc::c_int = 103;
-const UDP_GRO: libc::c_int = 104;
-/// Control buffer of one message: one cmsghdr + int, 8-byte aligned.
-type Cmsg = [u64; 4];
 
 /// The tunnel's bound sockets.
 #[derive(Debug)]
@@ -218,19 +219,11 @@ fn bind_socket(addr: SocketAddr, v6only: bool) -> io::Result<OwnedFd> {
     } else {
         libc::AF_INET6
     };
-    // SAFETY: plain syscall; the fd is checked and owned below.
-    let raw = unsafe {
-        libc::socket(
-            domain,
-            libc::SOCK_DGRAM | libc::SOCK_NONBLOCK | libc::SOCK_CLOEXEC,
-            0,
-        )
-    };
-    if raw < 0 {
-        return Err(io::Error::last_os_error());
-    }
-    // SAFETY: `raw` is a fresh descriptor nobody else owns.
-    let fd = unsafe { OwnedFd::from_raw_fd(raw) };
+    let fd = socket(
+        domain,
+        libc::SOCK_DGRAM | libc::SOCK_NONBLOCK | libc::SOCK_CLOEXEC,
+        0,
+    )?;
     if addr.is_ipv6() {
         setsockopt_int(
             &fd,
@@ -239,44 +232,15 @@ fn bind_socket(addr: SocketAddr, v6only: bool) -> io::Result<OwnedFd> {
             libc::c_int::from(v6only),
         )?;
     }
-    crate::runtime::sys::set_socket_buffers(&fd, SOCKET_BUFFER_BYTES);
-    let (storage, len) = to_raw(addr);
-    // SAFETY: `storage` holds a valid sockaddr of `len` bytes.
-    let rc = unsafe {
-        libc::bind(
-            fd.as_raw_fd(),
-            (&storage as *const libc::sockaddr_storage).cast(),
-            len,
-        )
-    };
-    if rc < 0 {
-        let e = io::Error::last_os_error();
+    set_socket_buffers(&fd, SOCKET_BUFFER_BYTES);
+    if let Err(e) = bind(fd.as_raw_fd(), addr) {
         return Err(io::Error::new(e.kind(), format!("bind {addr}: {e}")));
     }
     Ok(fd)
 }
 
 fn local_port(fd: &OwnedFd) -> io::Result<u16> {
-    local_addr(fd).map(|a| a.port())
-}
-
-/// The address a socket is bound to (`getsockname(2)`).
-pub(crate) fn local_addr(fd: &OwnedFd) -> io::Result<SocketAddr> {
-    // SAFETY: all-zero is a valid sockaddr_storage.
-    let mut storage: libc::sockaddr_storage = unsafe { mem::zeroed() };
-    let mut len = mem::size_of::<libc::sockaddr_storage>() as libc::socklen_t;
-    // SAFETY: `storage` is valid for writes of `len` bytes.
-    let rc = unsafe {
-        libc::getsockname(
-            fd.as_raw_fd(),
-            (&mut storage as *mut libc::sockaddr_storage).cast(),
-            &mut len,
-        )
-    };
-    if rc < 0 {
-        return Err(io::Error::last_os_error());
-    }
-    from_raw(&storage).ok_or_else(|| io::Error::other("getsockname: unknown family"))
+    local_addr(fd.as_raw_fd()).map(|a| a.port())
 }
 
 fn setsockopt_int(
@@ -285,75 +249,7 @@ fn setsockopt_int(
     name: libc::c_int,
     value: libc::c_int,
 ) -> io::Result<()> {
-    super::sys::setsockopt(fd, level, name, &value)
-}
-
-/// `addr` as a C socket address and its length.
-pub(crate) fn to_raw(addr: SocketAddr) -> (libc::sockaddr_storage, libc::socklen_t) {
-    // SAFETY: all-zero is a valid sockaddr_storage.
-    let mut storage: libc::sockaddr_storage = unsafe { mem::zeroed() };
-    match addr {
-        SocketAddr::V4(a) => {
-            // SAFETY: sockaddr_storage is larger than and aligned for sockaddr_in.
-            let sin = unsafe {
-                &mut *(&mut storage as *mut libc::sockaddr_storage).cast::<libc::sockaddr_in>()
-            };
-            sin.sin_family = libc::AF_INET as libc::sa_family_t;
-            sin.sin_port = a.port().to_be();
-            // s_addr is in network order: its memory bytes are the octets.
-            sin.sin_addr.s_addr = u32::from_ne_bytes(a.ip().octets());
-            (
-                storage,
-                mem::size_of::<libc::sockaddr_in>() as libc::socklen_t,
-            )
-        }
-        SocketAddr::V6(a) => {
-            // SAFETY: sockaddr_storage is larger than and aligned for sockaddr_in6.
-            let sin6 = unsafe {
-                &mut *(&mut storage as *mut libc::sockaddr_storage).cast::<libc::sockaddr_in6>()
-            };
-            sin6.sin6_family = libc::AF_INET6 as libc::sa_family_t;
-            sin6.sin6_port = a.port().to_be();
-            sin6.sin6_flowinfo = a.flowinfo().to_be();
-            sin6.sin6_addr.s6_addr = a.ip().octets();
-            sin6.sin6_scope_id = a.scope_id();
-            (
-                storage,
-                mem::size_of::<libc::sockaddr_in6>() as libc::socklen_t,
-            )
-        }
-    }
-}
-
-/// A C socket address as a `SocketAddr`; IPv4-mapped IPv6 becomes IPv4.
-pub(crate) fn from_raw(storage: &libc::sockaddr_storage) -> Option<SocketAddr> {
-    match libc::c_int::from(storage.ss_family) {
-        libc::AF_INET => {
-            // SAFETY: the family says this is a sockaddr_in, which fits.
-            let sin =
-                unsafe { &*(storage as *const libc::sockaddr_storage).cast::<libc::sockaddr_in>() };
-            let ip = Ipv4Addr::from(sin.sin_addr.s_addr.to_ne_bytes());
-            Some(SocketAddr::new(IpAddr::V4(ip), u16::from_be(sin.sin_port)))
-        }
-        libc::AF_INET6 => {
-            // SAFETY: the family says this is a sockaddr_in6, which fits.
-            let sin6 = unsafe {
-                &*(storage as *const libc::sockaddr_storage).cast::<libc::sockaddr_in6>()
-            };
-            let ip = Ipv6Addr::from(sin6.sin6_addr.s6_addr);
-            let port = u16::from_be(sin6.sin6_port);
-            Some(match ip.to_ipv4_mapped() {
-                Some(v4) => SocketAddr::new(IpAddr::V4(v4), port),
-                None => SocketAddr::V6(SocketAddrV6::new(
-                    ip,
-                    port,
-                    u32::from_be(sin6.sin6_flowinfo),
-                    sin6.sin6_scope_id,
-                )),
-            })
-        }
-        _ => None,
-    }
+    setsockopt(fd, level, name, &value)
 }
 
 const UNSPECIFIED: SocketAddr = SocketAddr::V4(SocketAddrV4::new(Ipv4Addr::UNSPECIFIED, 0));
@@ -427,65 +323,35 @@ impl RecvBatch {
         self.segs.clear();
         self.full = false;
         let n_bufs = self.nbufs;
-        // SAFETY: all-zero is valid for these C structs (null pointers, zero lengths).
-        let mut names: [libc::sockaddr_storage; UDP_BATCH] = unsafe { mem::zeroed() };
-        // SAFETY: as above.
-        let mut iovs: [libc::iovec; UDP_BATCH] = unsafe { mem::zeroed() };
-        // SAFETY: as above.
-        let mut msgs: [libc::mmsghdr; UDP_BATCH] = unsafe { mem::zeroed() };
-        let mut ctrl: [Cmsg; UDP_BATCH] = [[0; 4]; UDP_BATCH];
-        for ((((buf, iov), name), m), c) in self
-            .bufs
-            .chunks_exact_mut(self.buf_len)
-            .zip(&mut iovs)
-            .zip(&mut names)
-            .zip(&mut msgs)
-            .zip(&mut ctrl)
-        {
-            iov.iov_base = buf.as_mut_ptr().cast();
-            iov.iov_len = buf.len();
-            m.msg_hdr.msg_name = (name as *mut libc::sockaddr_storage).cast();
-            m.msg_hdr.msg_namelen = mem::size_of::<libc::sockaddr_storage>() as libc::socklen_t;
-            m.msg_hdr.msg_iov = iov;
-            m.msg_hdr.msg_iovlen = 1;
-            m.msg_hdr.msg_control = c.as_mut_ptr().cast();
-            m.msg_hdr.msg_controllen = mem::size_of::<Cmsg>() as _;
-        }
-        let vlen = n_bufs as libc::c_uint;
-        let mut n = -1;
+        let mut ctrl = [MsgControl::new(); UDP_BATCH];
+        let mut got = [NOTHING_RECEIVED; UDP_BATCH];
+        // `bufs` holds exactly `nbufs` (≤ UDP_BATCH) buffers of `buf_len`.
+        let mut n = Err(io::ErrorKind::Interrupted.into());
         for _ in 0..EINTR_RETRIES {
-            // SAFETY: `msgs` holds `vlen` entries pointing at live buffers
-            // (`self.bufs`, `names`, `ctrl`) of the stated lengths; no timeout.
-            n = unsafe {
-                libc::recvmmsg(
-                    sock_fd,
-                    msgs.as_mut_ptr(),
-                    vlen,
-                    libc::MSG_DONTWAIT as _,
-                    std::ptr::null_mut(),
-                )
-            };
-            if n >= 0 || io::Error::last_os_error().kind() != io::ErrorKind::Interrupted {
+            n = recvmmsg(sock_fd, &mut self.bufs, self.buf_len, &mut ctrl, &mut got);
+            if !matches!(&n, Err(e) if e.kind() == io::ErrorKind::Interrupted) {
                 break;
             }
         }
-        if n < 0 {
-            let e = io::Error::last_os_error();
-            return match e.kind() {
-                io::ErrorKind::WouldBlock | io::ErrorKind::Interrupted => Ok(0),
-                _ => Err(e),
-            };
-        }
-        let n = (n as usize).min(n_bufs);
+        let n = match n {
+            Ok(n) => n,
+            Err(e) => {
+                return match e.kind() {
+                    io::ErrorKind::WouldBlock | io::ErrorKind::Interrupted => Ok(0),
+                    _ => Err(e),
+                }
+            }
+        };
+        let n = n.min(n_bufs);
         self.full = n == n_bufs;
-        for (i, m) in msgs.iter().enumerate().take(n) {
-            let len = (m.msg_len as usize).min(self.buf_len);
-            self.from[i] = from_raw(&names[i]).unwrap_or(UNSPECIFIED);
-            if m.msg_hdr.msg_flags & libc::MSG_TRUNC != 0 {
+        for (i, (m, c)) in got.iter().zip(&ctrl).enumerate().take(n) {
+            let len = m.len.min(self.buf_len);
+            self.from[i] = m.from.unwrap_or(UNSPECIFIED);
+            if m.truncated {
                 self.push_seg(i, 0, 0);
                 continue;
             }
-            let seg = gro_segment_size(&m.msg_hdr).filter(|&s| s > 0 && s < len);
+            let seg = gro_segment_size(c.received(m.control_len)).filter(|&s| s > 0 && s < len);
             let Some(seg) = seg else {
                 self.push_seg(i, 0, if len > MAX_DATAGRAM { 0 } else { len });
                 continue;
@@ -551,30 +417,9 @@ impl RecvBatch {
 }
 
 /// The `UDP_GRO` segment size in a received message's control data.
-fn gro_segment_size(msg: &libc::msghdr) -> Option<usize> {
-    let v: libc::c_int = super::sys::cmsg_find(msg, libc::SOL_UDP, UDP_GRO, 4)?;
+fn gro_segment_size(control: Control<'_>) -> Option<usize> {
+    let v: libc::c_int = control.find(libc::SOL_UDP, UDP_GRO, 4)?;
     usize::try_from(v).ok()
-}
-
-/// Writes a `UDP_SEGMENT` control message (u16 segment size) into `c`
-/// and points `m` at it.
-fn set_gso_cmsg(m: &mut libc::msghdr, c: &mut Cmsg, seg: u16) {
-    // SAFETY: `c` is 32 bytes, 8-aligned: room for CMSG_SPACE(2) on every
-    // target; the macros compute offsets within it.
-    unsafe {
-        m.msg_control = c.as_mut_ptr().cast();
-        m.msg_controllen = libc::CMSG_SPACE(mem::size_of::<u16>() as _) as _;
-        let h = libc::CMSG_FIRSTHDR(m);
-        if h.is_null() {
-            m.msg_control = std::ptr::null_mut();
-            m.msg_controllen = 0;
-            return;
-        }
-        (*h).cmsg_level = libc::SOL_UDP;
-        (*h).cmsg_type = UDP_SEGMENT;
-        (*h).cmsg_len = libc::CMSG_LEN(mem::size_of::<u16>() as _) as _;
-        std::ptr::write_unaligned(libc::CMSG_DATA(h).cast::<u16>(), seg);
-    }
 }
 
 /// Probes UDP GSO and GRO with a real exchange over loopback: three
@@ -596,22 +441,10 @@ fn probe_offloads() -> (bool, bool) {
         for (i, b) in payload.iter_mut().enumerate() {
             *b = i as u8;
         }
-        let (mut name, namelen) = to_raw(to);
-        let mut iov = libc::iovec {
-            iov_base: payload.as_mut_ptr().cast(),
-            iov_len: payload.len(),
-        };
-        // SAFETY: all-zero is a valid msghdr.
-        let mut m: libc::msghdr = unsafe { mem::zeroed() };
-        m.msg_name = (&mut name as *mut libc::sockaddr_storage).cast();
-        m.msg_namelen = namelen;
-        m.msg_iov = &mut iov;
-        m.msg_iovlen = 1;
-        let mut c: Cmsg = [0; 4];
-        set_gso_cmsg(&mut m, &mut c, 100);
-        // SAFETY: `m` points at live name, iovec, payload and control data.
-        let rc = unsafe { libc::sendmsg(tx.as_raw_fd(), &m, libc::MSG_DONTWAIT) };
-        if rc != 250 {
+        let mut c = CmsgBuf::<MMSG_CONTROL>::new();
+        let clen = c.write(libc::SOL_UDP, UDP_SEGMENT, 100u16).unwrap_or(0);
+        let rc = sendmsg(tx.as_raw_fd(), to, &payload, &c, clen, libc::MSG_DONTWAIT);
+        if !matches!(rc, Ok(250)) {
             return (false, false);
         }
         let mut batch = RecvBatch::new_gro();
@@ -621,13 +454,7 @@ fn probe_offloads() -> (bool, bool) {
             if got.iter().sum::<usize>() >= 250 {
                 break;
             }
-            let mut p = libc::pollfd {
-                fd: rx.as_raw_fd(),
-                events: libc::POLLIN,
-                revents: 0,
-            };
-            // SAFETY: one valid pollfd.
-            if unsafe { libc::poll(&mut p, 1, 50) } <= 0 {
+            if !matches!(poll_readable(rx.as_raw_fd(), 50), Ok(true)) {
                 continue;
             }
             let Ok(n) = batch.recv(rx.as_raw_fd()) else {
@@ -846,33 +673,19 @@ impl SendBatch {
         if group.is_empty() {
             return None;
         }
-        // SAFETY: all-zero is valid for these C structs (null pointers, zero lengths).
-        let mut names: [libc::sockaddr_storage; SEND_SLOTS] = unsafe { mem::zeroed() };
-        // SAFETY: as above.
-        let mut iovs: [libc::iovec; SEND_SLOTS] = unsafe { mem::zeroed() };
-        // SAFETY: as above.
-        let mut msgs: [libc::mmsghdr; SEND_SLOTS] = unsafe { mem::zeroed() };
-        let mut namelens: [libc::socklen_t; SEND_SLOTS] = [0; SEND_SLOTS];
-        let mut ctrl: [Cmsg; SEND_SLOTS] = [[0; 4]; SEND_SLOTS];
+        let mut batch = SendMmsg::<SEND_SLOTS>::new();
         // Per message: first group index, datagrams, segment size (0:
-        // plain), first iovec.
-        let mut shape: [(usize, usize, usize, usize); SEND_SLOTS] = [(0, 0, 0, 0); SEND_SLOTS];
-        let mut nmsg = 0;
-        let mut niov = 0;
+        // plain).
+        let mut shape: [(usize, usize, usize); SEND_SLOTS] = [(0, 0, 0); SEND_SLOTS];
         let mut gi = 0;
         let group = &group[..group.len().min(SEND_SLOTS)];
         while gi < group.len() {
             let (slot, to) = group[gi];
-            let (Some(buf), Some(&len)) = (self.bufs.get_mut(slot), self.lens.get(slot)) else {
+            let (Some(buf), Some(&len)) = (self.bufs.get(slot), self.lens.get(slot)) else {
                 gi += 1;
                 continue;
             };
-            let first_iov = niov;
-            iovs[niov] = libc::iovec {
-                iov_base: buf.as_mut_ptr().cast(),
-                iov_len: len.min(MAX_DATAGRAM),
-            };
-            niov += 1;
+            batch.push_segment(&buf[..len.min(MAX_DATAGRAM)]);
             let start = gi;
             gi += 1;
             let (mut segs, mut bytes) = (1, len);
@@ -885,14 +698,10 @@ impl SendBatch {
                 if to2 != to || l2 > len || l2 == 0 || bytes + l2 > GSO_MAX_BYTES {
                     break;
                 }
-                let Some(b2) = self.bufs.get_mut(s2) else {
+                let Some(b2) = self.bufs.get(s2).and_then(|b| b.get(..l2)) else {
                     break;
                 };
-                iovs[niov] = libc::iovec {
-                    iov_base: b2.as_mut_ptr().cast(),
-                    iov_len: l2,
-                };
-                niov += 1;
+                batch.push_segment(b2);
                 gi += 1;
                 segs += 1;
                 bytes += l2;
@@ -900,41 +709,21 @@ impl SendBatch {
                     break;
                 }
             }
-            (names[nmsg], namelens[nmsg]) = to_raw(to);
-            shape[nmsg] = (start, segs, if segs > 1 { len } else { 0 }, first_iov);
-            nmsg += 1;
+            // len ≤ MAX_DATAGRAM (2048): fits u16.
+            let seg = if segs > 1 { Some(len as u16) } else { None };
+            shape[batch.len()] = (start, segs, if segs > 1 { len } else { 0 });
+            batch.end_message(to, seg);
         }
-        // Pointers are taken once the arrays are filled and no longer move.
-        for i in 0..nmsg {
-            let m = &mut msgs[i].msg_hdr;
-            m.msg_name = (&mut names[i] as *mut libc::sockaddr_storage).cast();
-            m.msg_namelen = namelens[i];
-            m.msg_iov = &mut iovs[shape[i].3];
-            m.msg_iovlen = shape[i].1 as _;
-            if shape[i].2 > 0 {
-                // len ≤ MAX_DATAGRAM (2048): fits u16.
-                set_gso_cmsg(m, &mut ctrl[i], shape[i].2 as u16);
-            }
-        }
+        let nmsg = batch.len();
         let mut start = 0;
         let mut interrupts = 0;
         for _ in 0..MAX_SEND_CALLS {
             if start >= nmsg {
                 break;
             }
-            let rest = &mut msgs[start..nmsg];
-            // SAFETY: `rest` entries point at live names, iovecs, control
-            // data and buffers of the stated lengths; the kernel only reads them.
-            let rc = unsafe {
-                libc::sendmmsg(
-                    fd,
-                    rest.as_mut_ptr(),
-                    rest.len() as libc::c_uint,
-                    libc::MSG_DONTWAIT as _,
-                )
-            };
-            if rc > 0 {
-                let sent = (rc as usize).min(nmsg - start);
+            let rc = batch.send(fd, start);
+            if let Ok(sent @ 1..) = rc {
+                let sent = sent.min(nmsg - start);
                 stats.sent += shape[start..start + sent]
                     .iter()
                     .map(|s| s.1)
@@ -942,10 +731,9 @@ impl SendBatch {
                 start += sent;
                 continue;
             }
-            let errno = if rc == 0 {
-                0
-            } else {
-                io::Error::last_os_error().raw_os_error().unwrap_or(0)
+            let errno = match rc {
+                Ok(_) => 0,
+                Err(e) => e.raw_os_error().unwrap_or(0),
             };
             if errno == libc::EINTR && interrupts < EINTR_RETRIES {
                 interrupts += 1;
@@ -981,14 +769,10 @@ impl SendBatch {
 mod tests {
     use super::*;
 
+    use crate::sys::addr::{from_raw, to_raw};
+
     fn wait_readable(fd: RawFd, ms: i32) -> bool {
-        let mut p = libc::pollfd {
-            fd,
-            events: libc::POLLIN,
-            revents: 0,
-        };
-        // SAFETY: one valid pollfd.
-        unsafe { libc::poll(&mut p, 1, ms) > 0 }
+        matches!(poll_readable(fd, ms), Ok(true))
     }
 
     fn payload(i: usize) -> Vec<u8> {

@@ -938,3 +938,43 @@ fn revocation_reaches_every_box_at_once() {
     assert!(net.boxes[1].node.install_revocation(now, forged).is_err());
     assert_eq!(net.knows(1, "box1"), Some(PeerState::Up));
 }
+
+#[test]
+fn older_certificates_are_not_passed_on() {
+    // A member sends box3's certificate in two versions, an older and a
+    // newer one, again and again: only what replaces a held certificate
+    // goes on, so the flood dies out instead of circling the cloud.
+    let mut net = Net::with_authority(4, &[&[1, 2, 3], &[0, 2, 3], &[0, 1, 3], &[0, 1, 2]]);
+    net.run(Duration::from_secs(4));
+    assert_eq!(net.knows(0, "box3"), Some(PeerState::Up));
+    let a = sim_authority();
+    let older =
+        crate::trust::Certificate::issue(&a, "box3", "sim", key(3).1, SIM_UNIX, 100, vec![])
+            .unwrap()
+            .to_bytes()
+            .unwrap();
+    let newer =
+        crate::trust::Certificate::issue(&a, "box3", "sim", key(3).1, SIM_UNIX, 200_000, vec![])
+            .unwrap()
+            .to_bytes()
+            .unwrap();
+    let before = net.wire_log.len();
+    for round in 0..10 {
+        let bytes = if round % 2 == 0 { &older } else { &newer };
+        let mut out = Collect::default();
+        let now = net.now;
+        let slot = net.boxes[1].node.slot_of_key(&key(1).1).unwrap();
+        net.boxes[1]
+            .node
+            .send_message(now, slot, wire::MSG_CERT, bytes, &mut out);
+        net.emit(1, out);
+        net.run(Duration::from_millis(20));
+    }
+    net.run(Duration::from_millis(500));
+    // 10 injected, the newer one passed on once by each box, keepalives.
+    let sent = net.wire_log.len() - before;
+    assert!(
+        sent < 60,
+        "{sent} datagrams: the certificates keep circling"
+    );
+}

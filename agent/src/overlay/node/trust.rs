@@ -100,8 +100,12 @@ impl Node {
     ) -> Option<(usize, bool)> {
         if let Some(slot) = self.slot_of_key(&cert.key) {
             let p = self.peer_mut(slot)?;
-            let new = p.cert.as_deref() != Some(bytes);
-            if new && p.cert_until <= cert.not_after {
+            // New only when it replaces what we hold (a later expiry, or
+            // the first one): an older certificate is never passed on, so
+            // two of them cannot chase each other around the cloud.
+            let new = p.cert.as_deref() != Some(bytes)
+                && (p.cert.is_none() || p.cert_until < cert.not_after);
+            if new {
                 p.cert = Some(bytes.to_vec());
                 p.cert_until = cert.not_after;
             }

@@ -389,17 +389,27 @@ fn ipk_layout_control_and_modes() {
         ]
     );
 
-    // conffiles: the shipped config; the key (made on the box) is kept
-    // by sysupgrade through keep.d, as the SDK does for such entries.
+    // conffiles: the shipped config; the key, certificate, revocation list
+    // and authority key (made on the box) are kept by sysupgrade through
+    // keep.d, as the SDK does for such entries.
     assert_eq!(
         text(member(&ipk.control, "./conffiles")),
         "/etc/config/cloudy\n"
     );
     let feed_conffiles = feed_block("Package/cloudy/conffiles");
-    assert_eq!(feed_conffiles, ["/etc/config/cloudy", "/etc/cloudy/key"]);
+    assert_eq!(
+        feed_conffiles,
+        [
+            "/etc/config/cloudy",
+            "/etc/cloudy/key",
+            "/etc/cloudy/cert",
+            "/etc/cloudy/revoked",
+            "/etc/cloudy/authority.key"
+        ]
+    );
     assert_eq!(
         text(member(&ipk.data, "./lib/upgrade/keep.d/cloudy")),
-        "/etc/cloudy/key\n"
+        "/etc/cloudy/key\n/etc/cloudy/cert\n/etc/cloudy/revoked\n/etc/cloudy/authority.key\n"
     );
 
     // data.tar.gz: files, modes, directories.

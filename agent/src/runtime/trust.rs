@@ -18,7 +18,7 @@ use crate::config::Config;
 use crate::overlay::node::TrustConfig;
 use crate::overlay::Outbox;
 pub use crate::trust::invite::Issuer;
-use crate::trust::invite::{Invites, MAX_RESPONSE_LEN};
+use crate::trust::invite::{Invites, JoinError, MAX_RESPONSE_LEN};
 use crate::trust::{AuthorityKey, AuthorityPublic, Certificate, RevocationList};
 use crate::{info, warn};
 
@@ -187,6 +187,11 @@ pub fn answer_join(
             a.name,
             crate::keys::encode_public(&a.key)
         ),
+        // Dropped unanswered (over the rate, malformed): what a flood
+        // is made of, so not worth a log line each.
+        Err(e @ (JoinError::RateLimited | JoinError::Malformed)) => {
+            crate::debug!("join request from {from} dropped: {e}")
+        }
         Err(e) => warn!("join request from {from} refused: {e}"),
     }
 }

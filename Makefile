@@ -12,7 +12,7 @@
 #   make cross-all           every board
 #   make test-cross          every board built and run under qemu (--version,
 #                            check-config, self-test); lib unit tests under qemu
-#                            on the boards with UNIT_TESTS=1 (mips, mipsel)
+#                            on the boards with UNIT_TESTS=1 (ath79)
 #   make sizes               stripped size per board; updates README.md's table
 #   make ipk BOARD=ath79     installable OpenWrt package -> out/ipk/*.ipk
 #   make features            the cargo feature matrix for x86_64

@@ -136,8 +136,10 @@ pub const MDNS_MAX_SERVICES: usize = MAX_SERVICES + 16;
 /// soonest to expire, evicted: `mdns::cache`).
 pub const MDNS_CACHE_SIZE: usize = 256;
 /// Cache entries one LAN source address may hold; beyond, its own entries
-/// make room, so one host's flood never displaces another's records.
-pub const MDNS_CACHE_PER_SOURCE: usize = MDNS_CACHE_SIZE / 4;
+/// make room, so one host's flood never displaces another's records. Room
+/// for one host's 50 services (about 150 records: a NAS, a printer farm),
+/// leaving 96 entries to the others.
+pub const MDNS_CACHE_PER_SOURCE: usize = MDNS_CACHE_SIZE * 5 / 8;
 /// Longest TTL cached (RFC 6762 §10 recommends 4500 s for all but host
 /// records; Apple's mDNSResponder caps multicast TTLs at the same value
 /// so that a poisoned entry cannot live longer).

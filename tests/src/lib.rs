@@ -32,6 +32,7 @@ use std::sync::{mpsc, OnceLock};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
+pub mod hostile;
 pub mod mdns;
 
 pub use serde_json::Value;

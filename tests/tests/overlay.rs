@@ -572,6 +572,52 @@ fn g_reload_adds_peer_without_loss() {
     net.wait_ping(&d.ns, c.o4(), PING);
 }
 
+/// (h) a member gone bad (box2's real key, speaking the wire format on
+/// its own: `tests/src/hostile.rs`) gossips 128 made-up members at an
+/// address of its choice. The victim admits none, aims no handshake
+/// there, and a peer configured afterwards still gets in.
+#[test]
+fn h_gossip_cannot_fill_the_table() {
+    let Some(mut net) = Net::new("h_gossip_cannot_fill_the_table") else {
+        return;
+    };
+    let lan = net.segment();
+    let v = net.node("victim", lan);
+    let bad = net.node("box2", lan);
+    let c = net.node("box3", lan);
+    net.configure(&v, &[(&bad, true)]);
+    net.configure(&c, &[(&v, true)]);
+    net.start(&v);
+    let before = net.stat(&v, "gossip_unknown");
+    let report =
+        hostile::table_filling_gossip(&net.cloud, &bad, &[], &v, 8, Duration::from_secs(3))
+            .unwrap_or_else(|e| panic!("hostile member: {e}"));
+    let ignored = net.stat(&v, "gossip_unknown") - before;
+    eprintln!("h_gossip_cannot_fill_the_table: {report:?}, victim ignored {ignored} entries");
+    assert_eq!(
+        ignored, report.entries as u64,
+        "every made-up member is counted and ignored"
+    );
+    assert_eq!(
+        report.aimed_at_sink, 0,
+        "handshakes aimed at the attacker's address"
+    );
+    let names: Vec<String> = net
+        .peers(&v)
+        .expect("peers")
+        .iter()
+        .map(|p| p["name"].as_str().unwrap_or("").to_string())
+        .collect();
+    assert_eq!(names, ["box2"], "the victim admitted made-up members");
+    // A peer configured now still gets in.
+    net.configure(&v, &[(&bad, true), (&c, true)]);
+    net.reload(&v);
+    net.start(&c);
+    net.wait_peer_state(&v, "box3", "up", MESH);
+    net.wait_ping(&c.ns, v.o4(), PING);
+    assert_eq!(net.stat(&v, "dropped_table_full"), 0);
+}
+
 /// (i) the underlay is IPv6 only: two boxes with only IPv6 endpoints
 /// (`[fd98::N]:PORT`) handshake and carry IPv4 overlay traffic.
 #[test]

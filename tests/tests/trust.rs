@@ -184,6 +184,51 @@ fn a_certificates_admit_and_revocation_spreads() {
     net.wait_ping(&b2.ns, b3.o4(), PING);
 }
 
+/// (c) a certified member gone bad (its real key and certificate,
+/// speaking the wire format on its own: `tests/src/hostile.rs`) gossips
+/// 128 made-up members without certificates, at an address of its
+/// choice. The authority's box admits none and aims nothing there; a
+/// certified member that comes later still gets in.
+#[test]
+fn c_certified_member_cannot_fill_the_table() {
+    let Some(mut net) = Net::new("c_certified_member_cannot_fill_the_table") else {
+        return;
+    };
+    let lan = net.segment();
+    let v = net.node("box1", lan);
+    let bad = net.node("box2", lan);
+    let c = net.node("box3", lan);
+    let public = authority_init(&net, &v);
+    certified_member(&net, &bad, &[&v], &v, &public);
+    certified_member(&net, &c, &[&v], &v, &public);
+    let cert = fs::read_to_string(cert_dir(&net, &bad).join("cert")).expect("box2's cert");
+    let cert = hostile::cert_bytes(&cert).unwrap_or_else(|e| panic!("{e}"));
+    net.start(&v);
+    let before = net.stat(&v, "gossip_unknown");
+    let report =
+        hostile::table_filling_gossip(&net.cloud, &bad, &cert, &v, 8, Duration::from_secs(3))
+            .unwrap_or_else(|e| panic!("hostile member: {e}"));
+    let ignored = net.stat(&v, "gossip_unknown") - before;
+    eprintln!(
+        "c_certified_member_cannot_fill_the_table: {report:?}, box1 ignored {ignored} entries"
+    );
+    assert_eq!(ignored, report.entries as u64);
+    assert_eq!(
+        report.aimed_at_sink, 0,
+        "handshakes aimed at the attacker's address"
+    );
+    assert!(
+        lists(&net, &v, "box2"),
+        "the certified member was not admitted"
+    );
+    let peers = net.peers(&v).expect("peers");
+    assert_eq!(peers.len(), 1, "box1 admitted made-up members: {peers:?}");
+    net.start(&c);
+    net.wait_peer_state(&v, "box3", "up", MESH);
+    net.wait_ping(&c.ns, v.o4(), PING);
+    assert_eq!(net.stat(&v, "dropped_table_full"), 0);
+}
+
 const B64URL: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
 
 fn b64url_decode(s: &str) -> Vec<u8> {

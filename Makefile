@@ -68,7 +68,7 @@ test:
 	python3 scripts/test_summary.py $$d
 
 test-deps:
-	@bash scripts/deps.sh test fuzz mdns cross
+	@bash scripts/deps.sh test fuzz mdns store cross
 
 test-fmt:
 	$(CARGO) fmt --all --check
@@ -144,7 +144,7 @@ demo:
 # The overlay table (bench.sh rewrites docs/bench.md), then the mDNS one
 # (bench_mdns.sh replaces only its own section of it).
 bench:
-	@bash scripts/deps.sh bench mdns
+	@bash scripts/deps.sh bench mdns store
 	@$(MAKE) --no-print-directory build
 	CLOUDY_BIN=$(abspath $(BIN)) bash scripts/bench.sh
 	CLOUDY_BIN=$(abspath $(BIN)) BENCH_MDNS_DOC=docs/bench.md bash scripts/bench_mdns.sh

@@ -3,6 +3,9 @@
 #
 #   scripts/deps.sh test|demo|bench|fuzz|mdns|cross [more sets...]
 #
+# `store`: zfec from PyPI in the same venv (our shares decoded by Tahoe's
+# codec).
+#
 # `mdns` (interop tests and benchmark against real peers): avahi-daemon,
 # avahi-utils, dbus, dig, and python-zeroconf from PyPI in a venv at
 # $CLOUDY_PYENV (default /opt/cloudy-test-venv; the system python is left
@@ -20,7 +23,7 @@
 # changes nothing and prints what to install instead.
 set -euo pipefail
 
-usage() { echo "usage: $0 build|test|demo|bench|fuzz|mdns|cross ..." >&2; exit 2; }
+usage() { echo "usage: $0 build|test|demo|bench|fuzz|mdns|store|cross ..." >&2; exit 2; }
 [ $# -ge 1 ] || usage
 
 # Debian package per command we need; the command is what we check for.
@@ -32,9 +35,11 @@ declare -A PKG_OF=(
   [avahi-daemon]=avahi-daemon [avahi-browse]=avahi-utils [dbus-daemon]=dbus
   [dig]=dnsutils [unshare]=util-linux [xz]=xz-utils
 )
-# python-zeroconf for the mdns set: venv path and pinned version.
+# Python peers from PyPI, in one venv: python-zeroconf (mdns set), zfec
+# (store set). Pinned versions; module name => requirement.
 PYENV="${CLOUDY_PYENV:-/opt/cloudy-test-venv}"
-ZEROCONF_REQ="zeroconf==0.154.0"
+declare -A PY_REQ_OF=([zeroconf]="zeroconf==0.154.0" [zfec]="zfec==1.6.0.0")
+PY_MODULES=()
 want_pyenv=no
 # PyPI package per command (the `cross` set), installed with pip.
 declare -A PIP_OF=([python-zig]=ziglang [cargo-zigbuild]=cargo-zigbuild)
@@ -51,7 +56,8 @@ for set in "$@"; do
     fuzz) CMDS+=(cc make); CARGO_TOOLS+=(cargo-fuzz) ;;
     cross) CMDS+=(qemu-mips-static file objdump xz musl-gcc make); PIP_TOOLS+=(python-zig cargo-zigbuild)
            RUST_TARGETS+=(x86_64-unknown-linux-musl) ;;
-    mdns) CMDS+=(ip avahi-daemon avahi-browse dbus-daemon dig unshare); want_pyenv=yes ;;
+    mdns) CMDS+=(ip avahi-daemon avahi-browse dbus-daemon dig unshare); want_pyenv=yes; PY_MODULES+=(zeroconf) ;;
+    store) CMDS+=(python3); want_pyenv=yes; PY_MODULES+=(zfec) ;;
     *) usage ;;
   esac
 done
@@ -67,9 +73,15 @@ done
 
 # The venv needs Debian's python3-venv (ensurepip) for the system python.
 need_pyenv=no
-if [ "$want_pyenv" = yes ] && ! "$PYENV/bin/python" -c 'import zeroconf' >/dev/null 2>&1; then
+missing_py=()
+if [ "$want_pyenv" = yes ]; then
+  for m in "${PY_MODULES[@]}"; do
+    "$PYENV/bin/python" -c "import $m" >/dev/null 2>&1 || missing_py+=("${PY_REQ_OF[$m]}")
+  done
+fi
+if [ ${#missing_py[@]} -gt 0 ]; then
   need_pyenv=yes
-  if ! /usr/bin/python3 -c 'import ensurepip' >/dev/null 2>&1; then
+  if [ ! -x "$PYENV/bin/pip" ] && ! /usr/bin/python3 -c 'import ensurepip' >/dev/null 2>&1; then
     for p in python3 python3-venv; do
       case " ${missing_pkgs[*]:-} " in *" $p "*) ;; *) missing_pkgs+=("$p") ;; esac
     done
@@ -123,7 +135,7 @@ if [ "$(id -u)" -ne 0 ]; then
   for t in "${missing_targets[@]:-}"; do [ -z "$t" ] || echo "  rustup target add $t" >&2; done
   for t in "${missing_tools[@]:-}"; do [ -z "$t" ] || echo "  cargo install $t --locked" >&2; done
   [ ${#missing_pip[@]} -eq 0 ] || echo "  python3 -m pip install ${missing_pip[*]}" >&2
-  [ "$need_pyenv" = no ] || echo "  /usr/bin/python3 -m venv $PYENV && $PYENV/bin/pip install $ZEROCONF_REQ" >&2
+  [ "$need_pyenv" = no ] || echo "  /usr/bin/python3 -m venv $PYENV && $PYENV/bin/pip install ${missing_py[*]}" >&2
   exit 1
 fi
 
@@ -158,12 +170,14 @@ if [ ${#missing_pkgs[@]} -gt 0 ]; then
 fi
 
 if [ "$need_pyenv" = yes ]; then
-  echo "deps.sh: python-zeroconf ($ZEROCONF_REQ) into the venv $PYENV"
-  rm -rf "$PYENV"
-  /usr/bin/python3 -m venv "$PYENV" >/tmp/deps-pip.log 2>&1 \
-    || { cat /tmp/deps-pip.log >&2; echo "deps.sh: python3 -m venv $PYENV failed" >&2; exit 1; }
-  "$PYENV/bin/pip" install -q --disable-pip-version-check "$ZEROCONF_REQ" >>/tmp/deps-pip.log 2>&1 \
-    || { cat /tmp/deps-pip.log >&2; echo "deps.sh: pip install $ZEROCONF_REQ failed" >&2; exit 1; }
+  echo "deps.sh: ${missing_py[*]} into the venv $PYENV"
+  if [ ! -x "$PYENV/bin/pip" ]; then
+    rm -rf "$PYENV"
+    /usr/bin/python3 -m venv "$PYENV" >/tmp/deps-pip.log 2>&1 \
+      || { cat /tmp/deps-pip.log >&2; echo "deps.sh: python3 -m venv $PYENV failed" >&2; exit 1; }
+  fi
+  "$PYENV/bin/pip" install -q --disable-pip-version-check "${missing_py[@]}" >>/tmp/deps-pip.log 2>&1 \
+    || { cat /tmp/deps-pip.log >&2; echo "deps.sh: pip install ${missing_py[*]} failed" >&2; exit 1; }
 fi
 
 for t in "${missing_targets[@]:-}"; do

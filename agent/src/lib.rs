@@ -27,6 +27,8 @@ pub mod mdns;
 pub mod overlay;
 pub mod runtime;
 pub mod selftest;
+#[cfg(feature = "store")]
+pub mod store;
 #[allow(unsafe_code)] // the system layer: every `unsafe`, each with a SAFETY line
 pub(crate) mod sys;
 #[cfg(test)]

@@ -254,3 +254,21 @@ pub const MAX_INVITES: usize = 16;
 pub const JOIN_REQUESTS_PER_SEC: u32 = 10;
 /// Inviter addresses one invitation token can carry.
 pub const MAX_INVITE_ENDPOINTS: usize = 4;
+
+// ---- store (docs/store.md) ----
+
+/// Largest number of shares of one file (N).
+pub const MAX_SHARES: usize = 64;
+/// Plaintext bytes per segment (a multiple of 64: the ChaCha20 block).
+pub const SEGMENT_SIZE: usize = 128 * 1024;
+/// Largest file: the ChaCha20 block counter's reach (2^32 × 64 bytes).
+pub const MAX_FILE_SIZE: u64 = 1 << 38;
+/// Largest frame of the store protocol (type + body): a block of a
+/// 1-of-N segment and its header.
+pub const MAX_STORE_FRAME: usize = SEGMENT_SIZE + 4096;
+/// Clients a storage box serves at once (one worker thread each).
+pub const MAX_STORE_CONNECTIONS: usize = 8;
+/// How long a share is kept without a `check` renewing its lease.
+pub const STORE_LEASE: Duration = Duration::from_secs(31 * 24 * 3600);
+/// TCP port of the store protocol on the overlay.
+pub const STORE_PORT: u16 = 6557;

@@ -9,10 +9,12 @@
 //! - [`chunkstore`]: share files on a storage box's disk: atomic writes,
 //!   quota, leases (IO).
 //! - [`proto`]: the store protocol's frames (pure, fuzzed).
+//! - [`net`]: TCP sockets bound to the overlay device (IO).
 
 pub mod cap;
 pub mod chunkstore;
 pub mod gf256;
+pub mod net;
 pub mod proto;
 pub mod rs;
 pub mod share;

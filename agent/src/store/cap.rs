@@ -93,9 +93,7 @@ impl Shape {
     pub fn segment_len(&self, s: u64) -> usize {
         let start = s.saturating_mul(SEGMENT_SIZE as u64);
         // At most SEGMENT_SIZE, so it fits usize.
-        self.size
-            .saturating_sub(start)
-            .min(SEGMENT_SIZE as u64) as usize
+        self.size.saturating_sub(start).min(SEGMENT_SIZE as u64) as usize
     }
 
     /// Block size of segment `s`: `max(1, ceil(L / K))`.

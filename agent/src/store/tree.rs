@@ -174,7 +174,9 @@ mod test {
     use super::*;
 
     fn leaves(n: usize) -> Vec<Hash> {
-        (0..n).map(|i| leaf_hash(&(i as u32).to_be_bytes())).collect()
+        (0..n)
+            .map(|i| leaf_hash(&(i as u32).to_be_bytes()))
+            .collect()
     }
 
     /// RFC 6962 §2.1's definition, recursively.
@@ -194,7 +196,13 @@ mod test {
             let l = out.last().unwrap();
             let next = l
                 .chunks(2)
-                .map(|p| if p.len() == 2 { node_hash(&p[0], &p[1]) } else { p[0] })
+                .map(|p| {
+                    if p.len() == 2 {
+                        node_hash(&p[0], &p[1])
+                    } else {
+                        p[0]
+                    }
+                })
                 .collect();
             out.push(next);
         }

@@ -828,7 +828,8 @@ fn scan(shares: &Path) -> io::Result<(u64, u32, u32)> {
         let entry = entry?;
         let path = entry.path();
         let si = entry.file_name().to_str().and_then(parse_si_hex);
-        let (Some(si), true) = (si, entry.file_type()?.is_dir()) else {
+        let is_dir = entry.file_type().is_ok_and(|t| t.is_dir());
+        let (Some(si), true) = (si, is_dir) else {
             crate::warn!("store: {}: not a share directory, ignored", path.display());
             continue;
         };
@@ -848,7 +849,13 @@ fn scan(shares: &Path) -> io::Result<(u64, u32, u32)> {
             }
             let fpath = f.path();
             let share = name.to_str().and_then(parse_share_name);
-            let meta = f.metadata()?;
+            let meta = match f.metadata() {
+                Ok(m) => m,
+                Err(e) => {
+                    crate::warn!("store: {}: {e}, ignored", fpath.display());
+                    continue;
+                }
+            };
             let (Some(share), true) = (share, meta.is_file()) else {
                 crate::warn!("store: {}: not a share file, ignored", fpath.display());
                 continue;

@@ -122,13 +122,22 @@ pub(crate) fn combine(
     terms: &[Term<'_>],
     accumulate: bool,
 ) -> usize {
+    #[cfg(not(any(target_arch = "x86_64", target_arch = "aarch64")))]
+    {
+        // No kernels on this target: no SimdKernel value exists.
+        let _ = (dst, terms, accumulate);
+        match kernel.0 {}
+    }
+    #[cfg(any(target_arch = "x86_64", target_arch = "aarch64"))]
     let len = terms
         .iter()
         .map(|(src, _)| src.len())
         .fold(dst.len(), usize::min);
+    #[cfg(any(target_arch = "x86_64", target_arch = "aarch64"))]
     let Some(dst) = dst.get_mut(..len) else {
         return 0; // len ≤ dst.len(): not reached
     };
+    #[cfg(any(target_arch = "x86_64", target_arch = "aarch64"))]
     match kernel.0 {
         // SAFETY: this Isa was detected (GFNI, AVX2; module invariants),
         // and every source holds at least dst.len() bytes (cut above).

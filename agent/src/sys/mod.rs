@@ -17,12 +17,17 @@
 //! - [`ioctl`]: interface (`SIOC*`) and TUN/TAP ioctls over [`ioctl::Ifreq`].
 //! - [`packet`]: AF_PACKET binding, receive with the link-layer address,
 //!   `PACKET_*` option structs.
+//! - `gf256_simd` (feature `store`): the SIMD kernels of GF(2^8) region
+//!   arithmetic (GFNI, AVX2, SSSE3, NEON), chosen by CPU feature detection,
+//!   behind one safe `combine` that checks the lengths itself.
 //!
 //! Nothing here allocates on a per-packet path, and no payload is copied:
 //! the kernel reads and writes the caller's buffers.
 
 pub(crate) mod addr;
 pub(crate) mod cmsg;
+#[cfg(feature = "store")]
+pub(crate) mod gf256_simd;
 pub(crate) mod ioctl;
 pub(crate) mod mmsg;
 pub(crate) mod packet;

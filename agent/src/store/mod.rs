@@ -13,9 +13,12 @@
 
 pub mod cap;
 pub mod chunkstore;
+pub mod client;
+pub mod file;
 pub mod gf256;
 pub mod net;
 pub mod proto;
 pub mod rs;
+pub mod server;
 pub mod share;
 pub mod tree;

@@ -89,6 +89,9 @@ pub const MAX_PROOF: usize = 40;
 pub const MAX_ERROR_TEXT: usize = 200;
 /// Bytes [`emit_block_header`] writes: prefix, type, segment.
 pub const BLOCK_HEADER_LEN: usize = LENGTH_LEN + 1 + 4;
+/// Bytes [`emit_block_data_header`] writes before the proof: prefix,
+/// type, segment, proof count.
+pub const BLOCK_DATA_HEADER_BASE: usize = LENGTH_LEN + 1 + 4 + 1;
 /// Bytes of one Checked entry.
 pub const CHECK_ENTRY_LEN: usize = 6;
 
@@ -1168,6 +1171,17 @@ impl FrameReader {
     /// (more than it offered are ignored).
     pub fn filled(&mut self, n: usize) {
         self.end += n.min(self.buf.len() - self.end);
+    }
+
+    /// Whether [`next_frame`](Self::next_frame) has a frame (or an error)
+    /// to give: lets a caller read in a loop and then take the frame
+    /// outside it. Consumes the frame handed out last.
+    pub fn ready(&mut self) -> bool {
+        if self.failed.is_some() {
+            return true;
+        }
+        self.consume();
+        self.end - self.start >= LENGTH_LEN && self.missing() == 0
     }
 
     /// The next complete frame's type and body, `None` when more bytes are

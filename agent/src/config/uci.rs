@@ -1857,6 +1857,32 @@ mod tests {
         assert_eq!(c.peers[0].endpoints, vec![v4([192, 0, 2, 1], 1)]);
         let c = ok(&read("anon_peer_option_name"));
         assert_eq!(c.peers[0].name, "box-2");
+        // The issue's store section (comments after values), a client's
+        // put parameters, a named store given twice (merged), two stores.
+        let c = ok(&read("store_issue"));
+        assert_eq!(
+            store(&c),
+            StoreConfig {
+                enabled: true,
+                path: Some(PathBuf::from("/mnt/sda1/cloudy")),
+                quota: 2 << 30,
+                shares_needed: 3,
+                shares_total: 10,
+                shares_happy: 7,
+                port: limits::STORE_PORT,
+            }
+        );
+        let s = store(&ok(&read("store_client")));
+        assert!(!s.enabled && s.path.is_none());
+        assert_eq!((s.shares_needed, s.shares_total, s.shares_happy), (2, 4, 3));
+        let s = store(&ok(&read("store_merge")));
+        assert_eq!(s.path, Some(PathBuf::from("/mnt/sda1/cloudy")));
+        assert_eq!((s.quota, s.port), (1 << 30, 7557));
+        fails(
+            &read("store_twice"),
+            4,
+            "only one config store section is allowed (first at line 1)",
+        );
         // The README's example keeps its placeholder key: refused there.
         fails(
             &read("readme_quickstart"),

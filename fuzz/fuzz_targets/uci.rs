@@ -4,12 +4,13 @@
 //! export`), reads back into the same sections, options and values; an
 //! accepted config keeps the invariants the rest of the agent relies on
 //! (caps, unique names and keys, valid names, ranges, normalised service
-//! types, TXT rules), reads back the same from its canonical form, and
+//! types, TXT rules, the store's K <= N, H <= N, quota and path), reads
+//! back the same from its canonical form, and
 //! differs from itself in nothing (`Config::diff`).
 #![no_main]
 
 use cloudy::config::lexer;
-use cloudy::config::{uci, Config, Mode, MAX_MTU, MIN_MTU};
+use cloudy::config::{uci, Config, Mode, MAX_MTU, MIN_MTU, MIN_STORE_QUOTA};
 use cloudy::limits;
 use libfuzzer_sys::fuzz_target;
 
@@ -110,6 +111,20 @@ fuzz_target!(|data: &[u8]| {
                 let other = uci::txt_key(u).unwrap_or_default();
                 assert!(!key.eq_ignore_ascii_case(other), "duplicate TXT key");
             }
+        }
+    }
+
+    if let Some(s) = &config.store {
+        assert!(1 <= s.shares_needed && s.shares_needed <= s.shares_total);
+        assert!(usize::from(s.shares_total) <= limits::MAX_SHARES);
+        assert!(1 <= s.shares_happy && s.shares_happy <= s.shares_total);
+        assert!(s.quota >= MIN_STORE_QUOTA);
+        assert!(s.port != 0);
+        assert!(!s.enabled || s.path.is_some(), "enabled store without a path");
+        if let Some(p) = &s.path {
+            let text = p.to_str().expect("a path read from UTF-8 text");
+            assert!(text.starts_with('/') && (text == "/" || !text.ends_with('/')));
+            assert!(text.len() <= 4095);
         }
     }
 });

@@ -582,48 +582,101 @@ fn init_script_syntax_and_allowed_calls() {
     }
 }
 
-/// The uci_load_validate option names are options of `config agent`.
-#[test]
-fn init_script_validates_agent_options() {
-    // The agent's options: the `name: "..."` of each entry of its table.
+/// Option names, each with its default if one is stated.
+type Options = Vec<(String, Option<String>)>;
+
+/// The options each `uci_load_validate cloudy TYPE` of the init script
+/// checks, with their defaults (`NAME:TYPE[:DEFAULT]`, single- or
+/// double-quoted, one per continued line).
+fn init_validated(script: &str) -> Vec<(String, Options)> {
+    let mut out: Vec<(String, Options)> = Vec::new();
+    let mut lines = script.lines().map(str::trim);
+    while let Some(l) = lines.next() {
+        let Some(rest) = l.strip_prefix("uci_load_validate cloudy ") else {
+            continue;
+        };
+        let ty = rest.split_whitespace().next().unwrap_or("").to_string();
+        let mut options = Vec::new();
+        let mut more = l.ends_with('\\');
+        while more {
+            let Some(l) = lines.next() else { break };
+            more = l.ends_with('\\');
+            let spec = l.trim_end_matches('\\').trim();
+            let spec = spec.trim_matches(|c| c == '\'' || c == '"');
+            let mut parts = spec.splitn(2, ':');
+            let name = parts.next().unwrap_or("").to_string();
+            // The default follows the type's last ':' (types have none).
+            let default = parts
+                .next()
+                .and_then(|t| t.rsplit_once(':'))
+                .map(|(_, d)| d.to_string());
+            options.push((name, default));
+        }
+        out.push((ty, options));
+    }
+    out
+}
+
+/// The options of a section type's table in config/schema.rs, with the
+/// default each states (`need: Need::Default("...")`).
+fn schema_options(ty: &str) -> Options {
     let schema =
         std::fs::read_to_string(workspace_root().join("agent/src/config/schema.rs")).unwrap();
+    let head = format!("pub const {}_OPTIONS: &[OptionSpec<", ty.to_uppercase());
     let table = schema
-        .split("pub const AGENT_OPTIONS: &[OptionSpec<AgentConfig>] = &[")
+        .split(&head)
         .nth(1)
         .and_then(|s| s.split("\n];").next())
-        .expect("AGENT_OPTIONS in config/schema.rs");
-    let agent: BTreeSet<String> = table
-        .lines()
-        .filter_map(|l| l.trim().strip_prefix("name: \""))
-        .filter_map(|l| l.split('"').next())
-        .map(str::to_string)
-        .collect();
-    assert!(agent.contains("listen_port"), "{agent:?}");
-    let script = init_script();
-    let validated: BTreeSet<String> = script
-        .lines()
-        .map(str::trim)
-        .filter(|l| l.starts_with('\'') && l.contains(':'))
-        .filter_map(|l| l.trim_start_matches('\'').split(':').next())
-        .map(str::to_string)
-        .collect();
-    for main in [
-        "cloud",
-        "key_file",
-        "listen_port",
-        "mode",
-        "interface",
-        "address",
-        "mtu",
-    ] {
-        assert!(validated.contains(main), "{main} is not validated");
+        .unwrap_or_else(|| panic!("{ty}'s table in config/schema.rs"));
+    let mut out: Options = Vec::new();
+    for l in table.lines().map(str::trim) {
+        if let Some(name) = l.strip_prefix("name: \"").and_then(|l| l.split('"').next()) {
+            out.push((name.to_string(), None));
+        } else if let Some(d) = l.strip_prefix("need: Need::Default(\"") {
+            if let Some(last) = out.last_mut() {
+                last.1 = d.split('"').next().map(str::to_string);
+            }
+        }
     }
-    let unknown: Vec<_> = validated.difference(&agent).collect();
-    assert!(
-        unknown.is_empty(),
-        "init validates unknown options {unknown:?}"
-    );
+    out
+}
+
+/// The init script validates options of the agent's own tables, with
+/// the same defaults: the main ones of `config agent`, every one of
+/// `config store`.
+#[test]
+fn init_script_validates_the_tables_options() {
+    let validated = init_validated(&init_script());
+    let types: Vec<&str> = validated.iter().map(|(t, _)| t.as_str()).collect();
+    assert_eq!(types, ["agent", "store"]);
+    for (ty, options) in &validated {
+        let table = schema_options(ty);
+        assert!(table.len() > 3, "{ty}: {table:?}");
+        for (name, default) in options {
+            let Some((_, want)) = table.iter().find(|(n, _)| n == name) else {
+                panic!("init validates {ty}.{name}, not an option of config {ty}");
+            };
+            if let Some(d) = default {
+                assert_eq!(Some(d), want.as_ref(), "default of {ty}.{name}");
+            }
+        }
+        let names: BTreeSet<&str> = options.iter().map(|(n, _)| n.as_str()).collect();
+        let must: Vec<&str> = match ty.as_str() {
+            "agent" => vec![
+                "cloud",
+                "key_file",
+                "listen_port",
+                "mode",
+                "interface",
+                "address",
+                "mtu",
+            ],
+            _ => table.iter().map(|(n, _)| n.as_str()).collect(),
+        };
+        for main in must {
+            assert!(names.contains(main), "{ty}.{main} is not validated");
+        }
+    }
 }
 
 /// Runs the init script's procd functions against stubs that record the
@@ -647,7 +700,7 @@ procd_running() { log running "$@"; [ "$RUNNING" = 1 ]; }
 start() { log start; }
 stop() { log stop; }
 config_load() { log config_load "$@"; }
-config_foreach() { f=$1; shift 2; "$f" agent "$@"; }
+config_foreach() { f=$1 ty=$2; shift 2; for s in $SECTIONS; do [ "${s%%:*}" = "$ty" ] && "$f" "${s#*:}" "$@"; done; return 0; }
 uci_load_validate() { pkg=$1 type=$2 name=$3 cb=$4; shift 4; log validate "$pkg" "$type" "$name" "$#"; "$cb" "$name" 0; }
 procd_open_instance() { log open; }
 procd_set_param() { log set "$@"; }
@@ -656,9 +709,26 @@ procd_send_signal() { log signal "$@"; }
 procd_add_reload_trigger() { log trigger "$@"; }
 procd_add_validation() { log validation "$@"; }
 "#;
+        // The file's sections as `config_foreach` sees them: TYPE:NAME,
+        // anonymous ones named cfgN as config_load names them.
+        let text = std::fs::read_to_string(conf).unwrap();
+        let sections: Vec<String> = text
+            .lines()
+            .filter_map(|l| l.strip_prefix("config "))
+            .enumerate()
+            .map(|(i, l)| {
+                let mut words = l.split_whitespace();
+                let ty = words.next().unwrap_or("");
+                let name = words
+                    .next()
+                    .map_or_else(|| format!("cfg{i}"), |n| n.trim_matches('\'').to_string());
+                format!("{ty}:{name}")
+            })
+            .collect();
         let script = format!(
-            "{stubs}\n. '{init}'\nPROG='{bin}'\nCONF='{conf}'\nRUNNING={}\n{call}; rc=$?\necho \"rc=$rc$calls\"",
+            "{stubs}\n. '{init}'\nPROG='{bin}'\nCONF='{conf}'\nRUNNING={}\nSECTIONS='{}'\n{call}; rc=$?\necho \"rc=$rc$calls\"",
             u8::from(running),
+            sections.join(" "),
             init = workspace_root()
                 .join("openwrt-feed/net/cloudy/files/cloudy.init")
                 .display(),
@@ -711,7 +781,32 @@ procd_add_validation() { log validation "$@"; }
     let out = run(&good, "service_triggers").stdout;
     assert_eq!(
         out.trim(),
-        "rc=0|trigger cloudy|validation validate_agent_section"
+        "rc=0|trigger cloudy|validation validate_sections"
+    );
+    // A store section is validated too, and check-config checks its
+    // directory: a missing one keeps a running agent as it is.
+    let disk = tmp.0.join("disk");
+    std::fs::create_dir(&disk).unwrap();
+    let with_store = tmp.0.join("store.config");
+    let text = format!(
+        "{}\nconfig store 'disk'\n\toption path '{}'\n\toption quota '2G'\n",
+        board_config("x86_64"),
+        disk.display()
+    );
+    std::fs::write(&with_store, text).unwrap();
+    let store_checks = format!("{checks}|validate cloudy store disk 7");
+    let out = run(&with_store, "start_service").stdout;
+    assert_eq!(
+        out.trim(),
+        format!("rc=0{store_checks}{}", instance(&with_store))
+    );
+    std::fs::remove_dir(&disk).unwrap();
+    let r = run(&with_store, "reload_service");
+    assert_eq!(r.stdout.trim(), format!("rc=1{store_checks}"), "{r:?}");
+    assert!(
+        r.stderr
+            .contains(&format!("store path {}: no such directory", disk.display())),
+        "{r:?}"
     );
     for call in ["start_service", "reload_service"] {
         let r = run_with(&bad, call, false);

@@ -6,12 +6,18 @@
 //! tables' `same`, so an option added there is compared
 //! here without more code, and each change carries the table's
 //! [`Reload`] effect. Peers are matched by name, services by name
-//! ignoring case (as DNS and the config compare them).
+//! ignoring case (as DNS and the config compare them). The store section
+//! is compared option by option, a missing one as what it means
+//! ([`Config::store_or_client`]: `enabled '0'`, defaults); while the store
+//! is off before and after, nothing needs a restart.
 //!
 //! Invariant: `Config::diff(a, b)` is empty exactly when `a` and `b` hold
-//! the same values, peers and services (in any order of sections).
+//! the same values, peers, services and store values (in any order of
+//! sections; no `config store` holds `enabled '0'` and the defaults).
 
-use super::schema::{OptionSpec, Reload, AGENT_OPTIONS, PEER_OPTIONS, SERVICE_OPTIONS};
+use super::schema::{
+    OptionSpec, Reload, AGENT_OPTIONS, PEER_OPTIONS, SERVICE_OPTIONS, STORE_OPTIONS,
+};
 use super::Config;
 
 /// One difference between an old and a new config.
@@ -40,6 +46,13 @@ pub enum Change {
         options: Vec<&'static str>,
         reload: Reload,
     },
+    /// A store option's value changed (also by adding or removing the
+    /// section); `reload` is [`Reload::Nothing`] when the store is off in
+    /// both configs.
+    Store {
+        option: &'static str,
+        reload: Reload,
+    },
 }
 
 impl Change {
@@ -48,6 +61,7 @@ impl Change {
     pub fn reload(&self) -> Reload {
         match self {
             Change::Agent { reload, .. }
+            | Change::Store { reload, .. }
             | Change::PeerChanged { reload, .. }
             | Change::ServiceChanged { reload, .. } => *reload,
             Change::PeerAdded(_)
@@ -74,7 +88,7 @@ fn changed<T>(specs: &[OptionSpec<T>], old: &T, new: &T) -> (Vec<&'static str>, 
 impl Config {
     /// The changes from `old` to `new`: agent options (table order), then
     /// peers (removed ones in old order, then added or changed ones in new
-    /// order), then services alike.
+    /// order), then services alike, then store options (table order).
     pub fn diff(old: &Config, new: &Config) -> Vec<Change> {
         let mut out = Vec::new();
         for spec in AGENT_OPTIONS {
@@ -126,6 +140,21 @@ impl Config {
                         });
                     }
                 }
+            }
+        }
+
+        let (a, b) = (old.store_or_client(), new.store_or_client());
+        let running = a.enabled || b.enabled;
+        for spec in STORE_OPTIONS {
+            if !(spec.same)(a, b) {
+                out.push(Change::Store {
+                    option: spec.name,
+                    reload: if running {
+                        spec.reload
+                    } else {
+                        Reload::Nothing
+                    },
+                });
             }
         }
         out
@@ -286,6 +315,84 @@ mod tests {
             .all(|c| c.reload() == Reload::Live));
     }
 
+    fn store(option: &'static str, reload: Reload) -> Change {
+        Change::Store { option, reload }
+    }
+
+    const RESTART: Reload = Reload::Restart(Part::Store);
+
+    #[test]
+    fn store_options_with_their_reload_effect() {
+        let disk = "config store\n\toption path /mnt/sda1/cloudy\n";
+        // A box becomes a storage box, and stops being one.
+        let want = vec![store("enabled", RESTART), store("path", RESTART)];
+        assert_eq!(Config::diff(&cfg(""), &cfg(disk)), want);
+        assert_eq!(Config::diff(&cfg(disk), &cfg("")), want);
+        let off = "config store\n\toption path /mnt/sda1/cloudy\n\toption enabled 0\n";
+        assert_eq!(
+            Config::diff(&cfg(disk), &cfg(off)),
+            vec![store("enabled", RESTART)]
+        );
+        // Live quota, K/N/H read by each put, a restart for the rest.
+        let new = cfg(
+            "config store\n\toption path /mnt/sdb1/cloudy\n\toption quota 2G\n\
+                       \toption shares_needed 2\n\toption shares_total 5\n\
+                       \toption shares_happy 4\n\toption port 7000\n",
+        );
+        assert_eq!(
+            Config::diff(&cfg(disk), &new),
+            vec![
+                store("path", RESTART),
+                store("quota", Reload::Live),
+                store("shares_needed", Reload::Nothing),
+                store("shares_total", Reload::Nothing),
+                store("shares_happy", Reload::Nothing),
+                store("port", RESTART),
+            ]
+        );
+        let quota = cfg("config store\n\toption path /mnt/sda1/cloudy\n\toption quota 1024M\n");
+        assert_eq!(Config::diff(&cfg(disk), &quota), vec![]);
+        let quota = cfg("config store\n\toption path /mnt/sda1/cloudy\n\toption quota 3G\n");
+        assert_eq!(
+            Config::diff(&cfg(disk), &quota),
+            vec![store("quota", Reload::Live)]
+        );
+        // Off before and after: nothing to restart, only values changed.
+        let client = cfg(
+            "config store\n\toption enabled 0\n\toption shares_needed 2\n\
+                          \toption port 7000\n\toption path /x\n",
+        );
+        assert_eq!(
+            Config::diff(&cfg(""), &client),
+            vec![
+                store("path", Reload::Nothing),
+                store("shares_needed", Reload::Nothing),
+                store("port", Reload::Nothing),
+            ]
+        );
+        // Named, anonymous, written otherwise: the same store.
+        let named =
+            cfg("config store 'disk'\n\toption path '/mnt/sda1/cloudy/'\n\toption enabled yes\n");
+        assert_eq!(Config::diff(&cfg(disk), &named), vec![]);
+        // After the services, with the others.
+        let text = format!(
+            "config agent\n\toption log_level debug\nconfig peer p\n\toption public_key {}\n{disk}",
+            key(1)
+        );
+        assert_eq!(
+            Config::diff(&cfg(""), &cfg(&text)),
+            vec![
+                Change::Agent {
+                    option: "log_level",
+                    reload: Reload::Live
+                },
+                Change::PeerAdded("p".into()),
+                store("enabled", RESTART),
+                store("path", RESTART),
+            ]
+        );
+    }
+
     #[test]
     fn empty_exactly_when_equal() {
         let texts = [
@@ -297,11 +404,31 @@ mod tests {
             "config service s\n\toption type http\n\toption port 1\n\toption host h\n",
             "config service s\n\toption type http\n\toption port 1\n",
             "config service s\n\toption type _http._udp\n\toption port 1\n",
+            "config store\n\toption path /a\n",
+            "config store 's'\n\toption path /a\n\toption quota 1G\n",
+            "config store\n\toption path /b\n",
+            "config store\n\toption path /a\n\toption enabled 0\n",
+            "config store\n\toption enabled 0\n",
+            "config store\n\toption enabled 0\n\toption shares_happy 3\n",
+            "config store\n\toption path /a\n\toption quota 2G\n",
+            "config store\n\toption path /a\n\toption port 1\n",
         ];
+        // No `config store` reads as `enabled '0'` and the defaults.
+        let same = |x: &Config, y: &Config| {
+            (&x.agent, &x.peers, &x.services, x.store_or_client())
+                == (&y.agent, &y.peers, &y.services, y.store_or_client())
+        };
         for a in texts {
             for b in texts {
                 let (x, y) = (cfg(a), cfg(b));
-                assert_eq!(Config::diff(&x, &y).is_empty(), x == y, "{a:?} → {b:?}");
+                assert_eq!(
+                    Config::diff(&x, &y).is_empty(),
+                    same(&x, &y),
+                    "{a:?} → {b:?}"
+                );
+                if x.store.is_some() == y.store.is_some() {
+                    assert_eq!(same(&x, &y), x == y, "{a:?} → {b:?}");
+                }
             }
         }
     }

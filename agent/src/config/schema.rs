@@ -1,6 +1,7 @@
 //! What each section of `/etc/config/cloudy` may hold: one table per
-//! section type ([`AGENT_OPTIONS`], [`PEER_OPTIONS`], [`SERVICE_OPTIONS`]),
-//! one [`OptionSpec`] per option, and the value parsers they use.
+//! section type ([`AGENT_OPTIONS`], [`PEER_OPTIONS`], [`SERVICE_OPTIONS`],
+//! [`STORE_OPTIONS`]), one [`OptionSpec`] per option, and the value
+//! parsers they use.
 //!
 //! The parser ([`super::uci`]), its errors (`cloudy check-config`), the
 //! reload diff ([`super::diff`]) and the reference ([`reference()`]) all read
@@ -9,7 +10,7 @@
 //! required or its default, what a change needs on reload, a line of
 //! help, how to store its values in the typed section and compare
 //! them), plus a value parser below if none fits; then the field in
-//! [`super::AgentConfig`] (or the peer / service type) it fills.
+//! [`super::AgentConfig`] (or the peer / service / store type) it fills.
 //!
 //! Invariants: value parsers are pure and never panic; an error message
 //! is the part after `option NAME: ` (`expected ..., got '...'`), with
@@ -20,13 +21,13 @@ use std::path::PathBuf;
 
 use super::lexer::{show, Value};
 use super::{
-    AgentConfig, Endpoint, IpCidr, Mode, PeerConfig, ServiceConfig, DEFAULT_INTERFACE, MAX_MTU,
-    MIN_MTU,
+    AgentConfig, Endpoint, IpCidr, Mode, PeerConfig, ServiceConfig, StoreConfig, DEFAULT_INTERFACE,
+    MAX_MTU, MIN_MTU, MIN_STORE_QUOTA,
 };
 use crate::limits;
 use crate::log::Level;
 
-/// Longest `key_file` path (Linux `PATH_MAX` less the NUL).
+/// Longest `key_file` or store `path` (Linux `PATH_MAX` less the NUL).
 const MAX_PATH_LEN: usize = 4095;
 /// Longest network interface name (`IFNAMSIZ` less the NUL).
 pub const MAX_IFNAME_LEN: usize = 15;
@@ -38,7 +39,7 @@ pub const MAX_LABEL_LEN: usize = 63;
 pub const MAX_TXT_LEN: usize = 255;
 
 /// The section types cloudy reads, in the order the reference lists them.
-pub const SECTION_TYPES: &[&str] = &["agent", "peer", "service"];
+pub const SECTION_TYPES: &[&str] = &["agent", "peer", "service", "store"];
 
 /// How many values an option takes.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -77,6 +78,9 @@ pub enum Part {
     Peer,
     /// Discovery (mDNS/DNS-SD) starts or stops.
     Discovery,
+    /// The store server stops and starts again (or only starts or
+    /// stops): its open transfers are cut.
+    Store,
     /// The overlay device (TAP or raw socket) is opened again.
     Device,
     /// The UDP sockets are bound again.
@@ -94,6 +98,7 @@ impl Reload {
             Reload::Live => "applied in place",
             Reload::Restart(Part::Peer) => "restarts that peer's sessions",
             Reload::Restart(Part::Discovery) => "starts or stops discovery",
+            Reload::Restart(Part::Store) => "restarts the store (open transfers are cut)",
             Reload::Restart(Part::Device) => "reopens the overlay device",
             Reload::Restart(Part::Sockets) => "rebinds the UDP sockets",
             Reload::Restart(Part::Engine) => "restarts every session (new identity)",
@@ -164,6 +169,7 @@ pub fn options_of(ty: &str) -> Option<Vec<OptionInfo>> {
         "agent" => Some(AGENT_OPTIONS.iter().map(OptionSpec::info).collect()),
         "peer" => Some(PEER_OPTIONS.iter().map(OptionSpec::info).collect()),
         "service" => Some(SERVICE_OPTIONS.iter().map(OptionSpec::info).collect()),
+        "store" => Some(STORE_OPTIONS.iter().map(OptionSpec::info).collect()),
         _ => None,
     }
 }
@@ -488,6 +494,96 @@ pub const SERVICE_OPTIONS: &[OptionSpec<ServiceConfig>] = &[
     },
 ];
 
+/// `config store` (one section, named or anonymous; none: a client only).
+/// `path` is required when enabled, and K <= N, H <= N: checked by
+/// `uci::store_section` once all options are read.
+pub const STORE_OPTIONS: &[OptionSpec<StoreConfig>] = &[
+    OptionSpec {
+        name: "enabled",
+        kind: Kind::One,
+        need: Need::Default("1"),
+        reload: Reload::Restart(Part::Store),
+        help: "keep shares for the cloud; 0: a client only, whose puts still use shares_*",
+        set: |s, v| {
+            s.enabled = one(v, boolean)?;
+            Ok(())
+        },
+        same: |x, y| x.enabled == y.enabled,
+    },
+    OptionSpec {
+        name: "path",
+        kind: Kind::One,
+        need: Need::Default("none; required when enabled"),
+        reload: Reload::Restart(Part::Store),
+        help: "the directory that keeps the shares (a mounted disk); must exist and be writable",
+        set: |s, v| {
+            s.path = Some(one(v, store_path)?);
+            Ok(())
+        },
+        same: |x, y| x.path == y.path,
+    },
+    OptionSpec {
+        name: "quota",
+        kind: Kind::One,
+        need: Need::Default("1G"),
+        reload: Reload::Live,
+        help: "most bytes of shares kept: 2G, 512M, 1048576 (K/M/G/T: powers of 1024), at least 1M",
+        set: |s, v| {
+            s.quota = one(v, quota)?;
+            Ok(())
+        },
+        same: |x, y| x.quota == y.quota,
+    },
+    OptionSpec {
+        name: "shares_needed",
+        kind: Kind::One,
+        need: Need::Default("3"),
+        reload: Reload::Nothing,
+        help: "K: shares that rebuild a file, for puts from this box (1 to shares_total)",
+        set: |s, v| {
+            s.shares_needed = one(v, share_count)?;
+            Ok(())
+        },
+        same: |x, y| x.shares_needed == y.shares_needed,
+    },
+    OptionSpec {
+        name: "shares_total",
+        kind: Kind::One,
+        need: Need::Default("10"),
+        reload: Reload::Nothing,
+        help: "N: shares a put from this box makes (shares_needed to 64)",
+        set: |s, v| {
+            s.shares_total = one(v, share_count)?;
+            Ok(())
+        },
+        same: |x, y| x.shares_total == y.shares_total,
+    },
+    OptionSpec {
+        name: "shares_happy",
+        kind: Kind::One,
+        need: Need::Default("7"),
+        reload: Reload::Nothing,
+        help: "H: distinct boxes that must take a share for a put to succeed (1 to shares_total)",
+        set: |s, v| {
+            s.shares_happy = one(v, share_count)?;
+            Ok(())
+        },
+        same: |x, y| x.shares_happy == y.shares_happy,
+    },
+    OptionSpec {
+        name: "port",
+        kind: Kind::One,
+        need: Need::Default("6557"),
+        reload: Reload::Restart(Part::Store),
+        help: "TCP port of the store on the overlay",
+        set: |s, v| {
+            s.port = one(v, port)?;
+            Ok(())
+        },
+        same: |x, y| x.port == y.port,
+    },
+];
+
 /// Every section type and option, for people: Markdown, from the tables.
 pub fn reference() -> String {
     let mut out = String::from(
@@ -643,6 +739,110 @@ fn key_file(s: &str) -> Result<PathBuf, String> {
         return Err(expected("an absolute file path like /etc/cloudy/key", s));
     }
     Ok(PathBuf::from(s))
+}
+
+/// A store's directory: absolute, no control characters, at most
+/// `MAX_PATH_LEN`; trailing '/'s are dropped (`/mnt/sda1/cloudy/`).
+fn store_path(s: &str) -> Result<PathBuf, String> {
+    let trimmed = s.trim_end_matches('/');
+    let dir = if trimmed.is_empty() {
+        s.get(..1).unwrap_or("")
+    } else {
+        trimmed
+    };
+    let ok = dir.starts_with('/') && s.len() <= MAX_PATH_LEN && !s.chars().any(char::is_control);
+    if !ok {
+        return Err(expected(
+            "an absolute directory path like /mnt/sda1/cloudy",
+            s,
+        ));
+    }
+    Ok(PathBuf::from(dir))
+}
+
+/// The shift of a size's unit: none or `B` (bytes), K, M, G, T (powers
+/// of 1024), in any case, each optionally followed by `B` or `iB`.
+fn size_shift(unit: &str) -> Option<u32> {
+    let unit = unit.to_ascii_lowercase();
+    if unit.is_empty() || unit == "b" {
+        return Some(0);
+    }
+    let mut chars = unit.chars();
+    let shift = match chars.next()? {
+        'k' => 10,
+        'm' => 20,
+        'g' => 30,
+        't' => 40,
+        _ => return None,
+    };
+    matches!(chars.as_str(), "" | "b" | "ib").then_some(shift)
+}
+
+/// A size in bytes as `option quota` takes it: decimal digits, then
+/// optionally K, M, G or T (powers of 1024), in any case, optionally
+/// followed by `B` or `iB` (`1048576`, `512M`, `2G`, `2GiB`, `1tb`).
+/// No sign, spaces or fraction (`1.5G` is `1536M`), as Tahoe-LAFS's
+/// sizes. `None` when malformed or beyond `u64`.
+pub fn parse_size(s: &str) -> Option<u64> {
+    let digits = s.bytes().take_while(u8::is_ascii_digit).count();
+    let (number, unit) = s.split_at(digits);
+    let shift = size_shift(unit)?;
+    let n: u64 = number.parse().ok()?;
+    n.checked_mul(1u64 << shift)
+}
+
+/// A size as [`parse_size`] reads it, in the largest unit that divides
+/// it: `2G`, `1536M`, `1048577`.
+pub fn format_size(bytes: u64) -> String {
+    for (shift, unit) in [(40, 'T'), (30, 'G'), (20, 'M'), (10, 'K')] {
+        if bytes != 0 && bytes % (1u64 << shift) == 0 {
+            return format!("{}{unit}", bytes >> shift);
+        }
+    }
+    bytes.to_string()
+}
+
+/// `1.5G` as a whole size (`1536M`), for the error that refuses it;
+/// `None` unless it is a whole number of bytes.
+fn without_fraction(s: &str) -> Option<String> {
+    let (whole, rest) = s.split_once('.')?;
+    let digits = rest.bytes().take_while(u8::is_ascii_digit).count();
+    let (fraction, unit) = rest.split_at(digits);
+    let shift = size_shift(unit)?;
+    let all_digits = |t: &str| t.bytes().all(|b| b.is_ascii_digit());
+    if whole.is_empty() || fraction.is_empty() || fraction.len() > 12 || !all_digits(whole) {
+        return None;
+    }
+    let scale = 10u128.pow(u32::try_from(fraction.len()).ok()?);
+    let number: u128 = format!("{whole}{fraction}").parse().ok()?;
+    let scaled = number.checked_mul(1u128 << shift)?;
+    if scaled % scale != 0 {
+        return None;
+    }
+    u64::try_from(scaled / scale).ok().map(format_size)
+}
+
+fn quota(s: &str) -> Result<u64, String> {
+    let form = "a size like 2G, 512M or 1048576 (bytes, or K, M, G, T: powers of 1024)";
+    match parse_size(s) {
+        Some(n) if n >= MIN_STORE_QUOTA => Ok(n),
+        Some(_) => Err(expected("a quota of at least 1M (1048576 bytes)", s)),
+        None => match without_fraction(s) {
+            Some(whole) => Err(format!(
+                "{}: no fractions, write {whole}",
+                expected(form, s)
+            )),
+            None => Err(expected(form, s)),
+        },
+    }
+}
+
+/// K, N or H: 1 to `limits::MAX_SHARES`.
+fn share_count(s: &str) -> Result<u8, String> {
+    parse_decimal(s, 3)
+        .filter(|n| (1..=limits::MAX_SHARES as u32).contains(n))
+        .and_then(|n| u8::try_from(n).ok())
+        .ok_or_else(|| expected(&format!("a number of shares 1-{}", limits::MAX_SHARES), s))
 }
 
 /// Decimal digits only (no sign, no spaces), at most `max_digits`.
@@ -932,6 +1132,65 @@ mod tests {
             names(SERVICE_OPTIONS),
             ["name", "type", "port", "txt", "host"]
         );
+        assert_eq!(
+            names(STORE_OPTIONS),
+            [
+                "enabled",
+                "path",
+                "quota",
+                "shares_needed",
+                "shares_total",
+                "shares_happy",
+                "port"
+            ]
+        );
+        // The issue's effects: the server restarts for where and whether
+        // it serves, the quota is live, K/N/H are read by each put.
+        let reload = |name: &str| {
+            STORE_OPTIONS
+                .iter()
+                .find(|o| o.name == name)
+                .map(|o| o.reload)
+        };
+        for name in ["enabled", "path", "port"] {
+            assert_eq!(reload(name), Some(Reload::Restart(Part::Store)), "{name}");
+        }
+        assert_eq!(reload("quota"), Some(Reload::Live));
+        for name in ["shares_needed", "shares_total", "shares_happy"] {
+            assert_eq!(reload(name), Some(Reload::Nothing), "{name}");
+        }
+        // The defaults the reference states are the parser's.
+        let s = crate::config::StoreConfig::section_defaults();
+        let default = |name: &str| match STORE_OPTIONS.iter().find(|o| o.name == name) {
+            Some(OptionSpec {
+                need: Need::Default(d),
+                ..
+            }) => *d,
+            _ => panic!("{name} has no default"),
+        };
+        assert_eq!(default("enabled"), "1");
+        assert!(s.enabled);
+        assert_eq!(parse_size(default("quota")), Some(s.quota));
+        for (name, value) in [
+            ("shares_needed", u16::from(s.shares_needed)),
+            ("shares_total", u16::from(s.shares_total)),
+            ("shares_happy", u16::from(s.shares_happy)),
+            ("port", s.port),
+        ] {
+            assert_eq!(default(name), value.to_string(), "{name}");
+        }
+        let need = |name: &str| {
+            STORE_OPTIONS
+                .iter()
+                .find(|o| o.name == name)
+                .map(|o| o.need)
+        };
+        assert_eq!(
+            need("path"),
+            Some(Need::Default("none; required when enabled"))
+        );
+        // The help's "to 64".
+        assert_eq!(limits::MAX_SHARES, 64);
     }
 
     #[test]
@@ -947,6 +1206,12 @@ mod tests {
             "| `peer` | `public_key` | one | required | restarts that peer's sessions |"
         ));
         assert!(r.contains("| `agent` | `address` | list | none | applied in place |"));
+        assert!(r.contains(
+            "| `store` | `path` | one | none; required when enabled | restarts the store (open \
+             transfers are cut) |"
+        ));
+        assert!(r.contains("| `store` | `quota` | one | 1G | applied in place |"));
+        assert!(r.contains("| `store` | `shares_happy` | one | 7 | nothing |"));
     }
 
     #[test]
@@ -954,6 +1219,8 @@ mod tests {
         assert!(Reload::Nothing < Reload::Live);
         assert!(Reload::Live < Reload::Restart(Part::Peer));
         assert!(Reload::Restart(Part::Sockets) < Reload::Restart(Part::Engine));
+        // Only the store's transfers, less than the overlay under them.
+        assert!(Reload::Restart(Part::Store) < Reload::Restart(Part::Device));
     }
 
     #[test]

@@ -11,8 +11,9 @@
 //! something missing point at the section's `config` line.
 //!
 //! Sections: at most one `config agent` (none = all defaults), at most
-//! `limits::MAX_PEERS` `config peer` and `limits::MAX_SERVICES` `config
-//! service`, named or anonymous. A peer's name is its `option name`, else
+//! one `config store` (none = a client only), at most `limits::MAX_PEERS`
+//! `config peer` and `limits::MAX_SERVICES` `config service`, named or
+//! anonymous. A peer's name is its `option name`, else
 //! its section name, else `peer-` and the first 8 characters of its key
 //! (base64, `+` and `/` as `-` and `_`: [`super::schema::derived_peer_name`]);
 //! names and keys are unique. A service's instance name is its `option
@@ -21,7 +22,9 @@
 //! them. A service's `type` is normalised to `_name._tcp` / `_name._udp`
 //! by [`crate::dnssd`]'s rules; its `list txt` strings follow RFC 6763 §6
 //! (≤ 255 bytes, non-empty printable-ASCII key before any `=`, keys unique
-//! ignoring case).
+//! ignoring case). A store section needs `path` unless `enabled '0'`,
+//! and `1 <= shares_needed <= shares_total`, `shares_happy <=
+//! shares_total` (errors at its `config` line).
 //!
 //! As libuci: the last `option` of a name wins, `option x ''` changes
 //! nothing, a named section given twice is one section. The parser is
@@ -35,12 +38,12 @@ use std::path::{Path, PathBuf};
 use super::lexer::{self, Document, Section, UciOption};
 use super::schema::{
     derived_peer_name, overlay_device, Bad, Kind, Need, OptionSpec, AGENT_OPTIONS, PEER_OPTIONS,
-    SECTION_TYPES, SERVICE_OPTIONS,
+    SECTION_TYPES, SERVICE_OPTIONS, STORE_OPTIONS,
 };
 use super::{
-    AgentConfig, Config, ConfigError, Mode, PeerConfig, ServiceConfig, DEFAULT_AUTHORITY_KEY_FILE,
-    DEFAULT_CERTIFICATE_FILE, DEFAULT_INTERFACE, DEFAULT_KEY_FILE, DEFAULT_LISTEN_PORT,
-    DEFAULT_MTU,
+    AgentConfig, Config, ConfigError, Mode, PeerConfig, ServiceConfig, StoreConfig,
+    DEFAULT_AUTHORITY_KEY_FILE, DEFAULT_CERTIFICATE_FILE, DEFAULT_INTERFACE, DEFAULT_KEY_FILE,
+    DEFAULT_LISTEN_PORT, DEFAULT_MTU,
 };
 use crate::limits;
 use crate::log::Level;
@@ -420,6 +423,34 @@ fn service_section(s: &Section, label: &str) -> LineResult<ServiceConfig> {
     Ok(svc)
 }
 
+fn store_section(s: &Section, label: &str) -> LineResult<StoreConfig> {
+    let mut st = StoreConfig::section_defaults();
+    apply(s, STORE_OPTIONS, &mut st, label)?;
+    let at = |message: String| Err((s.line, format!("config store {label}: {message}")));
+    if st.enabled && st.path.is_none() {
+        return at(
+            "missing option path (the directory that keeps the shares, like \
+             /mnt/sda1/cloudy; or option enabled '0' for a box that only puts and gets)"
+                .into(),
+        );
+    }
+    let (k, n, h) = (st.shares_needed, st.shares_total, st.shares_happy);
+    if k > n {
+        return at(format!(
+            "shares_needed {k} is more than shares_total {n} \
+             (K of the N shares rebuild a file: 1 <= K <= N <= {})",
+            limits::MAX_SHARES
+        ));
+    }
+    if h > n {
+        return at(format!(
+            "shares_happy {h} is more than shares_total {n} \
+             (a put places N shares on at least H boxes: H <= N)"
+        ));
+    }
+    Ok(st)
+}
+
 fn peer_unique(peers: &[(PeerConfig, usize, usize)], name: &str, line: usize) -> LineResult<()> {
     match peers.iter().find(|(q, ..)| q.name == name) {
         Some((_, first, _)) => Err((
@@ -451,6 +482,7 @@ fn service_unique(services: &[(ServiceConfig, usize)], name: &str, line: usize) 
 /// The typed config of a document.
 fn build(doc: &Document, default_name: &dyn Fn() -> String) -> LineResult<Config> {
     let mut agent: Option<(AgentConfig, usize)> = None;
+    let mut store: Option<(StoreConfig, usize)> = None;
     // With their `config` lines, and the peers' public_key lines.
     let mut peers: Vec<(PeerConfig, usize, usize)> = Vec::new();
     let mut services: Vec<(ServiceConfig, usize)> = Vec::new();
@@ -465,6 +497,15 @@ fn build(doc: &Document, default_name: &dyn Fn() -> String) -> LineResult<Config
                     ));
                 }
                 agent = Some((agent_section(s, &label, default_name)?, s.line));
+            }
+            "store" => {
+                if let Some((_, first)) = &store {
+                    return Err((
+                        s.line,
+                        format!("only one config store section is allowed (first at line {first})"),
+                    ));
+                }
+                store = Some((store_section(s, &label)?, s.line));
             }
             "peer" => {
                 if peers.len() >= limits::MAX_PEERS {
@@ -529,13 +570,14 @@ fn build(doc: &Document, default_name: &dyn Fn() -> String) -> LineResult<Config
         agent: agent.map_or_else(|| default_agent(default_name()), |(a, _)| a),
         peers: peers.into_iter().map(|(p, ..)| p).collect(),
         services: services.into_iter().map(|(s, _)| s).collect(),
+        store: store.map(|(s, _)| s),
     })
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::config::{Endpoint, IpCidr};
+    use crate::config::{schema, Endpoint, IpCidr, DEFAULT_STORE_QUOTA};
     use crate::keys::encode_public;
     use std::net::SocketAddr;
 
@@ -807,7 +849,7 @@ mod tests {
         fails(
             "config agent\nconfig foo\n",
             2,
-            "unknown section type 'foo' (expected one of: agent, peer, service)",
+            "unknown section type 'foo' (expected one of: agent, peer, service, store)",
         );
         fails("config 'a-b'\n", 1, "unknown section type 'a-b'");
         fails("config 'a b'\n", 1, "config: invalid section type 'a b'");
@@ -1815,11 +1857,415 @@ mod tests {
         assert_eq!(c.peers[0].endpoints, vec![v4([192, 0, 2, 1], 1)]);
         let c = ok(&read("anon_peer_option_name"));
         assert_eq!(c.peers[0].name, "box-2");
+        // The issue's store section (comments after values), a client's
+        // put parameters, a named store given twice (merged), two stores.
+        let c = ok(&read("store_issue"));
+        assert_eq!(
+            store(&c),
+            StoreConfig {
+                enabled: true,
+                path: Some(PathBuf::from("/mnt/sda1/cloudy")),
+                quota: 2 << 30,
+                shares_needed: 3,
+                shares_total: 10,
+                shares_happy: 7,
+                port: limits::STORE_PORT,
+            }
+        );
+        let s = store(&ok(&read("store_client")));
+        assert!(!s.enabled && s.path.is_none());
+        assert_eq!((s.shares_needed, s.shares_total, s.shares_happy), (2, 4, 3));
+        let s = store(&ok(&read("store_merge")));
+        assert_eq!(s.path, Some(PathBuf::from("/mnt/sda1/cloudy")));
+        assert_eq!((s.quota, s.port), (1 << 30, 7557));
+        fails(
+            &read("store_twice"),
+            4,
+            "only one config store section is allowed (first at line 1)",
+        );
         // The README's example keeps its placeholder key: refused there.
         fails(
             &read("readme_quickstart"),
             10,
             "option public_key: expected a public key",
+        );
+    }
+
+    fn store(c: &Config) -> StoreConfig {
+        match &c.store {
+            Some(s) => s.clone(),
+            None => panic!("no store in {c:?}"),
+        }
+    }
+
+    #[test]
+    fn store_section_every_option() {
+        let text = "config agent\n\toption name 'box-1'\n\n\
+                    config store 'disk'\n\
+                    \toption enabled '1'\n\
+                    \toption path '/mnt/sda1/cloudy'    # a USB disk\n\
+                    \toption quota '2G'\n\
+                    \toption shares_needed '3'\n\
+                    \toption shares_total '10'\n\
+                    \toption shares_happy '7'\n\
+                    \toption port '7557'\n";
+        let c = ok(text);
+        assert_eq!(
+            store(&c),
+            StoreConfig {
+                enabled: true,
+                path: Some(PathBuf::from("/mnt/sda1/cloudy")),
+                quota: 2 << 30,
+                shares_needed: 3,
+                shares_total: 10,
+                shares_happy: 7,
+                port: 7557,
+            }
+        );
+        assert_eq!(c.agent.name, "box-1");
+        // Anonymous, and in `uci commit` form, reads the same.
+        let anon = text.replace("config store 'disk'", "config store");
+        assert_eq!(ok(&anon), c);
+        let committed = "\nconfig agent\n\toption name 'box-1'\n\nconfig store\n\
+                         \toption path '/mnt/sda1/cloudy'\n\toption quota '2G'\n\
+                         \toption port '7557'\n\n";
+        assert_eq!(ok(committed), c);
+        // The seed of the fuzz corpus is a valid file.
+        let seed = ok(include_str!("../../../fuzz/corpus/uci/store"));
+        assert_eq!(store(&seed).shares_total, 5);
+    }
+
+    #[test]
+    fn store_defaults() {
+        let c = ok("config store\n\toption path /srv/cloudy\n");
+        assert_eq!(
+            store(&c),
+            StoreConfig {
+                enabled: true,
+                path: Some(PathBuf::from("/srv/cloudy")),
+                quota: DEFAULT_STORE_QUOTA,
+                shares_needed: 3,
+                shares_total: 10,
+                shares_happy: 7,
+                port: limits::STORE_PORT,
+            }
+        );
+        assert_eq!(DEFAULT_STORE_QUOTA, 1 << 30);
+        // Without a section: none, a client only.
+        assert_eq!(ok("config agent\n").store, None);
+        // A client that sets its puts' parameters: no path needed.
+        for off in ["0", "no", "off", "false", "disabled"] {
+            let c = ok(&format!(
+                "config store\n\toption enabled '{off}'\n\toption shares_needed 2\n\
+                 \toption shares_total 4\n\toption shares_happy 3\n"
+            ));
+            let s = store(&c);
+            assert!(!s.enabled && s.path.is_none(), "{off}");
+            assert_eq!((s.shares_needed, s.shares_total, s.shares_happy), (2, 4, 3));
+        }
+        // A path is kept when off (turning the store on is one option).
+        let s = store(&ok(
+            "config store\n\toption enabled 0\n\toption path /srv/c\n",
+        ));
+        assert_eq!(s.path, Some(PathBuf::from("/srv/c")));
+        assert_eq!(s.serving_path(), None);
+        // Trailing '/' dropped; the last value wins (libuci).
+        for (path, want) in [
+            ("/mnt/sda1/cloudy/", "/mnt/sda1/cloudy"),
+            ("/mnt//", "/mnt"),
+            ("/", "/"),
+            ("//", "/"),
+            ("/a b/it's", "/a b/it's"),
+        ] {
+            let quoted = path.replace('\'', r"'\''");
+            let c = ok(&format!("config store\n\toption path '{quoted}'\n"));
+            assert_eq!(store(&c).path, Some(PathBuf::from(want)), "{path}");
+        }
+        let c = ok(
+            "config store\n\toption path /a\n\toption path /b\n\toption quota 5M\n\
+                    \toption quota 6M\n",
+        );
+        assert_eq!(store(&c).path, Some(PathBuf::from("/b")));
+        assert_eq!(store(&c).quota, 6 << 20);
+        let long = format!("/{}", "d".repeat(4094));
+        assert_eq!(
+            store(&ok(&format!("config store\n\toption path '{long}'\n"))).path,
+            Some(PathBuf::from(&long))
+        );
+        // Extremes of the share counts.
+        let s = store(&ok(
+            "config store\n\toption enabled 0\n\toption shares_needed 1\n\
+                           \toption shares_total 1\n\toption shares_happy 1\n",
+        ));
+        assert_eq!((s.shares_needed, s.shares_total, s.shares_happy), (1, 1, 1));
+        let s = store(&ok(
+            "config store\n\toption enabled 0\n\toption shares_needed 64\n\
+                           \toption shares_total 64\n\toption shares_happy 64\n",
+        ));
+        assert_eq!(
+            (s.shares_needed, s.shares_total, s.shares_happy),
+            (64, 64, 64)
+        );
+        // H below K is allowed (docs/store.md: 1 <= H <= N).
+        let s = store(&ok(
+            "config store\n\toption enabled 0\n\toption shares_happy 1\n",
+        ));
+        assert_eq!((s.shares_needed, s.shares_happy), (3, 1));
+    }
+
+    /// Plain bytes and K/M/G/T (powers of 1024), any case, an optional B
+    /// or iB; no fractions (the error gives the whole form), at least 1M.
+    #[test]
+    fn store_quota_sizes() {
+        let good: &[(&str, u64)] = &[
+            ("2G", 2 << 30),
+            ("512M", 512 << 20),
+            ("1048576", 1 << 20),
+            ("1048576B", 1 << 20),
+            ("1024K", 1 << 20),
+            ("1024k", 1 << 20),
+            ("1024KiB", 1 << 20),
+            ("1M", 1 << 20),
+            ("2g", 2 << 30),
+            ("2gb", 2 << 30),
+            ("2GB", 2 << 30),
+            ("2GiB", 2 << 30),
+            ("2gib", 2 << 30),
+            ("1T", 1 << 40),
+            ("1tb", 1 << 40),
+            ("1536M", 1536 << 20),
+            ("0001M", 1 << 20),
+            ("16777215T", 16_777_215 << 40),
+            ("18446744073709551615", u64::MAX),
+        ];
+        for (q, want) in good {
+            let c = ok(&format!(
+                "config store\n\toption path /s\n\toption quota '{q}'\n"
+            ));
+            assert_eq!(store(&c).quota, *want, "{q}");
+        }
+        let form = "option quota: expected a size like 2G, 512M or 1048576 (bytes, or K, M, G, T: \
+                    powers of 1024)";
+        let bad: &[(&str, &str)] = &[
+            ("1.5G", ", got '1.5G': no fractions, write 1536M"),
+            ("0.5g", "no fractions, write 512M"),
+            ("1.0G", "no fractions, write 1G"),
+            ("2.25M", "no fractions, write 2304K"),
+            ("1.1G", ", got '1.1G'"),
+            ("2 G", ", got '2 G'"),
+            (" 2G", ", got ' 2G'"),
+            ("G", ", got 'G'"),
+            ("2P", ", got '2P'"),
+            ("2iB", ", got '2iB'"),
+            ("2Gi", ", got '2Gi'"),
+            ("2GBB", ", got '2GBB'"),
+            ("-2G", ", got '-2G'"),
+            ("+2G", ", got '+2G'"),
+            ("0x10M", ", got '0x10M'"),
+            ("2\u{e9}", ", got '2\u{e9}'"),
+            ("16777216T", ", got '16777216T'"),
+            ("18446744073709551616", ", got '18446744073709551616'"),
+        ];
+        for (q, needle) in bad {
+            let e = fails(
+                &format!("config store\n\toption path /s\n\toption quota '{q}'\n"),
+                3,
+                needle,
+            );
+            assert!(e.message.starts_with(form), "{q}: {e}");
+        }
+        for small in ["0", "1048575", "1023K", "1023KiB", "0G"] {
+            fails(
+                &format!("config store\n\toption path /s\n\toption quota '{small}'\n"),
+                3,
+                &format!(
+                    "option quota: expected a quota of at least 1M (1048576 bytes), got '{small}'"
+                ),
+            );
+        }
+        assert_eq!(schema::parse_size("2G"), Some(2 << 30));
+        assert_eq!(schema::parse_size(""), None);
+        assert_eq!(schema::parse_size("B"), None);
+        for (n, text) in [
+            (2u64 << 30, "2G"),
+            (1536 << 20, "1536M"),
+            (1 << 40, "1T"),
+            (3 << 10, "3K"),
+            (1_048_577, "1048577"),
+            (0, "0"),
+            (u64::MAX, "18446744073709551615"),
+        ] {
+            assert_eq!(schema::format_size(n), text);
+            assert_eq!(schema::parse_size(text), Some(n), "{text}");
+        }
+    }
+
+    #[test]
+    fn store_value_errors() {
+        let bad: &[(&str, &str)] = &[
+            (
+                "option enabled 2",
+                "option enabled: expected a boolean: 1/0, yes/no, on/off, true/false or \
+                 enabled/disabled, got '2'",
+            ),
+            (
+                "option path 'mnt/sda1'",
+                "option path: expected an absolute directory path like /mnt/sda1/cloudy, got \
+                 'mnt/sda1'",
+            ),
+            (
+                "option path '~/cloudy'",
+                "expected an absolute directory path",
+            ),
+            (
+                "option path \"/a\tb\"",
+                "expected an absolute directory path",
+            ),
+            (
+                "option shares_needed 0",
+                "option shares_needed: expected a number of shares 1-64, got '0'",
+            ),
+            (
+                "option shares_needed 65",
+                "expected a number of shares 1-64, got '65'",
+            ),
+            (
+                "option shares_total 1000",
+                "expected a number of shares 1-64",
+            ),
+            (
+                "option shares_total '+3'",
+                "expected a number of shares 1-64",
+            ),
+            (
+                "option shares_happy x",
+                "option shares_happy: expected a number of shares",
+            ),
+            (
+                "option shares_happy '-1'",
+                "expected a number of shares 1-64",
+            ),
+            (
+                "option port 0",
+                "option port: expected a port number 1-65535, got '0'",
+            ),
+            ("option port 65536", "expected a port number 1-65535"),
+            (
+                "list path /a",
+                "path takes one value: use option path 'VALUE', not list",
+            ),
+            ("list quota 1G", "quota takes one value"),
+            (
+                "option size 1G",
+                "unknown option 'size' in config store (expected one of: enabled, path, quota, \
+                 shares_needed, shares_total, shares_happy, port)",
+            ),
+        ];
+        for (line, needle) in bad {
+            fails(
+                &format!("config store 'disk'\n\toption enabled 0\n\t{line}\n"),
+                3,
+                needle,
+            );
+        }
+        let long = format!("/{}", "d".repeat(4095));
+        fails(
+            &format!("config store\n\toption path '{long}'\n"),
+            2,
+            "expected an absolute directory path",
+        );
+        // At the line the bad value is on, in a longer file.
+        fails(
+            "config agent\n\toption name a\n\nconfig store\n\toption path /s\n\
+             \toption quota lots\n",
+            6,
+            "option quota: expected a size",
+        );
+    }
+
+    #[test]
+    fn store_section_errors() {
+        // Missing path and the cross-field rules: at the `config` line.
+        let cases: &[(&str, usize, &str)] = &[
+            (
+                "config store\n",
+                1,
+                "config store @store[0]: missing option path (the directory that keeps the \
+                 shares, like /mnt/sda1/cloudy; or option enabled '0' for a box that only puts \
+                 and gets)",
+            ),
+            (
+                "config agent\n\nconfig store 'disk'\n\toption enabled 1\n\toption quota 2G\n",
+                3,
+                "config store 'disk': missing option path",
+            ),
+            (
+                "config store\n\toption path /s\n\toption shares_total 2\n",
+                1,
+                "config store @store[0]: shares_needed 3 is more than shares_total 2 \
+                 (K of the N shares rebuild a file: 1 <= K <= N <= 64)",
+            ),
+            (
+                "config store\n\toption path /s\n\toption shares_needed 11\n",
+                1,
+                "shares_needed 11 is more than shares_total 10",
+            ),
+            (
+                "\nconfig store 'x'\n\toption path /s\n\toption shares_needed 2\n\
+                 \toption shares_total 5\n",
+                2,
+                "config store 'x': shares_happy 7 is more than shares_total 5 \
+                 (a put places N shares on at least H boxes: H <= N)",
+            ),
+            (
+                "config store\n\toption enabled 0\n\toption shares_happy 11\n",
+                1,
+                "shares_happy 11 is more than shares_total 10",
+            ),
+            // A client's put parameters are checked as well.
+            (
+                "config store\n\toption enabled 0\n\toption shares_needed 4\n\
+                 \toption shares_total 3\n\toption shares_happy 3\n",
+                1,
+                "shares_needed 4 is more than shares_total 3",
+            ),
+        ];
+        for (text, line, needle) in cases {
+            fails(text, *line, needle);
+        }
+        // One store section, named or not, in any order.
+        for (text, line) in [
+            (
+                "config store\n\toption path /a\nconfig store\n\toption path /b\n",
+                3,
+            ),
+            ("config store 'a'\n\toption path /a\n\nconfig store\n", 4),
+            (
+                "config store\n\toption path /a\nconfig store 'b'\n\toption path /b\n",
+                3,
+            ),
+            (
+                "config store 'a'\n\toption path /a\nconfig agent\nconfig store 'b'\n\
+                 \toption path /b\n",
+                4,
+            ),
+        ] {
+            let e = fails(text, line, "only one config store section is allowed");
+            assert_eq!(
+                e.to_string(),
+                format!("test:{line}: only one config store section is allowed (first at line 1)")
+            );
+        }
+        // libuci merges a named section given twice: one store.
+        let c = ok("config store 'a'\n\toption path /a\n\toption quota 2G\n\
+                    config store 'a'\n\toption path /b\n");
+        assert_eq!(store(&c).path, Some(PathBuf::from("/b")));
+        assert_eq!(store(&c).quota, 2 << 30);
+        // A store named like a section of another type.
+        fails(
+            "config agent 'a'\nconfig store 'a'\n\toption path /a\n",
+            2,
+            "config store 'a': that name is a config agent section (line 1)",
         );
     }
 

@@ -642,11 +642,12 @@ pub fn run(cli: &Cli, out: &mut dyn Write) -> Result<(), Failure> {
                     key_file.display()
                 ),
             };
+            let store = check_store(config.store.as_ref()).map_err(err)?;
             let n = config.peers.len();
             let peers = if n == 1 { "peer" } else { "peers" };
             emit(
                 out,
-                &format!("ok: {} ({n} {peers}; {key})\n", cli.config.display()),
+                &format!("ok: {} ({n} {peers}; {key}{store})\n", cli.config.display()),
             );
         }
         Command::Keygen(file) => {
@@ -775,6 +776,34 @@ pub mod quark {
 }
 
 /// The config's key file, or the default one if the config is unreadable.
+/// What `check-config` says of `config store`: nothing without one; its
+/// path checked as the daemon's start checks it when enabled (a missing
+/// or read-only directory is an error).
+fn check_store(store: Option<&crate::config::StoreConfig>) -> Result<String, String> {
+    let Some(st) = store else {
+        return Ok(String::new());
+    };
+    if cfg!(not(feature = "store")) {
+        return Ok("; store section ignored: this build has no store".into());
+    }
+    let shares = format!(
+        "puts {}-of-{}, happy {}",
+        st.shares_needed, st.shares_total, st.shares_happy
+    );
+    match st.serving_path() {
+        None => Ok(format!("; store off, a client only ({shares})")),
+        Some(path) => {
+            st.check_path()?;
+            Ok(format!(
+                "; store {} writable, quota {}, port {}, {shares}",
+                path.display(),
+                crate::config::schema::format_size(st.quota),
+                st.port
+            ))
+        }
+    }
+}
+
 fn configured_key_file(config: &Path) -> PathBuf {
     crate::config::uci::load(config)
         .map(|c| c.agent.key_file)
@@ -1249,6 +1278,90 @@ mod test {
         assert!(
             e.contains("peer 'b' holds this box's own public key"),
             "{e}"
+        );
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+
+    /// check-config checks an enabled store's directory as the daemon's
+    /// start will, and says what it found.
+    #[test]
+    fn check_config_checks_the_store_path() {
+        let dir = temp_dir("checkstore");
+        let disk = dir.join("sda1");
+        let config = dir.join("cloudy");
+        let mut cli = cli_in(&dir, Command::CheckConfig, false);
+        cli.config = config.clone();
+        let check = |store: &str| {
+            let text = format!(
+                "config agent\n\toption key_file '{}'\n{store}",
+                dir.join("key").display()
+            );
+            std::fs::write(&config, text).unwrap();
+            match run_capture(&cli) {
+                (Ok(()), out) => Ok(out),
+                (Err(f), _) => Err(f.line()),
+            }
+        };
+        let enabled = format!(
+            "config store\n\toption path '{}'\n\toption quota 2048M\n",
+            disk.display()
+        );
+        if cfg!(feature = "store") {
+            assert_eq!(
+                check(&enabled),
+                Err(format!(
+                    "cloudy: store path {}: no such directory (is the disk mounted?)",
+                    disk.display()
+                ))
+            );
+            std::fs::write(&disk, "").unwrap();
+            assert_eq!(
+                check(&enabled),
+                Err(format!(
+                    "cloudy: store path {}: is not a directory",
+                    disk.display()
+                ))
+            );
+            std::fs::remove_file(&disk).unwrap();
+            std::fs::create_dir(&disk).unwrap();
+            let out = check(&enabled).unwrap();
+            assert!(
+                out.ends_with(&format!(
+                    "; store {} writable, quota 2G, port 6557, puts 3-of-10, happy 7)\n",
+                    disk.display()
+                )),
+                "{out}"
+            );
+        } else {
+            // Portable configs: read, never served by this build.
+            let out = check(&enabled).unwrap();
+            assert!(
+                out.ends_with("; store section ignored: this build has no store)\n"),
+                "{out}"
+            );
+        }
+        // Off: no path to check, whether it exists or not.
+        let off = format!(
+            "config store\n\toption enabled 0\n\toption path '{}'\n\toption shares_total 5\n\
+             \toption shares_happy 4\n",
+            dir.join("gone").display()
+        );
+        let out = check(&off).unwrap();
+        let want = if cfg!(feature = "store") {
+            "; store off, a client only (puts 3-of-5, happy 4))\n"
+        } else {
+            "; store section ignored: this build has no store)\n"
+        };
+        assert!(out.ends_with(want), "{out}");
+        // No section: the line is as before.
+        let out = check("").unwrap();
+        assert_eq!(
+            out,
+            format!(
+                "ok: {} (0 peers; no key file yet: the daemon's first start creates {})\n",
+                config.display(),
+                dir.join("key").display()
+            )
         );
         let _ = std::fs::remove_dir_all(&dir);
     }

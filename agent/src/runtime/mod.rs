@@ -1036,6 +1036,9 @@ fn describe(changes: &[Change]) -> String {
             Change::ServiceChanged { name, options, .. } => {
                 format!("service {name}: {}", options.join(", "))
             }
+            Change::Store { option, reload } => {
+                format!("store {option} ({})", reload.describe())
+            }
         });
     }
     parts.join("; ")

@@ -285,10 +285,7 @@ pub(crate) mod thread {
 
     /// Sets this thread's effective uid (the raw syscall: libc's
     /// `setresuid` would change every thread's).
-    #[cfg(all(
-        feature = "discovery",
-        any(target_arch = "x86_64", target_arch = "aarch64")
-    ))]
+    #[cfg(any(target_arch = "x86_64", target_arch = "aarch64"))]
     pub(crate) fn set_euid(euid: libc::uid_t) -> io::Result<()> {
         // SAFETY: the raw syscall changes this thread's credentials only.
         let rc = unsafe {

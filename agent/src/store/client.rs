@@ -27,8 +27,8 @@ use super::cap::{storage_index, ReadCap, Shape, StorageIndex, VerifyCap};
 use super::file::{Blocks, Decoder, Encoder, FileError, Repairer, Verifier};
 use super::net;
 use super::proto::{
-    self, emit_block_header, Answer, CheckEntry, CheckStatus, FrameReader, Hashes, Params,
-    Request, StoreStat, HASH_LEN,
+    self, emit_block_header, Answer, CheckEntry, CheckStatus, FrameReader, Hashes, Params, Request,
+    StoreStat, HASH_LEN,
 };
 use super::tree::Hash;
 
@@ -67,9 +67,18 @@ pub fn rendezvous_order(si: &StorageIndex, mut c: Vec<Candidate>) -> Vec<Candida
 pub enum StoreError {
     NoBoxes,
     /// Fewer distinct boxes than `shares_happy` took a share.
-    NotHappy { boxes: usize, want: usize, shares: usize, reasons: Vec<String> },
+    NotHappy {
+        boxes: usize,
+        want: usize,
+        shares: usize,
+        reasons: Vec<String>,
+    },
     /// Fewer than K shares could be found or read.
-    NotEnoughShares { found: usize, want: usize, reasons: Vec<String> },
+    NotEnoughShares {
+        found: usize,
+        want: usize,
+        reasons: Vec<String>,
+    },
     Input(io::Error),
     Output(io::Error),
     File(FileError),
@@ -454,7 +463,10 @@ pub fn find(
                 }
             }
         } else if verifier.as_ref().map(|v| v.share_roots()) != Some(&roots[..]) {
-            reasons.push(format!("{}: share roots do not match the capability", c.name));
+            reasons.push(format!(
+                "{}: share roots do not match the capability",
+                c.name
+            ));
             continue;
         }
         for s in shares {
@@ -834,14 +846,176 @@ mod test {
         let a = rendezvous_order(&[1; 16], all.clone());
         let mut rev = all.clone();
         rev.reverse();
-        assert_eq!(a, rendezvous_order(&[1; 16], rev), "order independent of input order");
+        assert_eq!(
+            a,
+            rendezvous_order(&[1; 16], rev),
+            "order independent of input order"
+        );
         // Another file, another order; removing a box keeps the others' order.
         assert_ne!(a, rendezvous_order(&[2; 16], all.clone()));
-        let without: Vec<Candidate> = all.iter().filter(|c| c.name != a[0].name).cloned().collect();
+        let without: Vec<Candidate> = all
+            .iter()
+            .filter(|c| c.name != a[0].name)
+            .cloned()
+            .collect();
         assert_eq!(rendezvous_order(&[1; 16], without), a[1..].to_vec());
         // Duplicates (one box seen twice) count once.
         let mut twice = all.clone();
         twice.push(cand("box3"));
         assert_eq!(rendezvous_order(&[1; 16], twice).len(), 10);
+    }
+}
+
+/// The whole path on loopback: servers, chunk stores, client (root:
+/// the sockets are bound to `lo`).
+#[cfg(test)]
+mod loopback {
+    use super::*;
+    use crate::store::chunkstore::ChunkStore;
+    use crate::store::server::Server;
+    use crate::testutil::TempDir;
+
+    struct Grid {
+        servers: Vec<Server>,
+        _dirs: Vec<TempDir>,
+    }
+
+    /// `n` storage boxes on ports of `lo`; None (skipped) unless root.
+    fn grid(test: &str, n: usize, quota: u64) -> Option<(Grid, Vec<Candidate>)> {
+        if !nix::unistd::geteuid().is_root() {
+            crate::testutil::skip(test, "store sockets bind to a device: needs root");
+            return None;
+        }
+        let mut servers = Vec::new();
+        let mut dirs = Vec::new();
+        let mut cands = Vec::new();
+        for i in 0..n {
+            let d = TempDir::new(&format!("grid{i}"));
+            let store = ChunkStore::open(d.path(), quota).expect("open store");
+            let s = Server::start(store, "lo", 0).expect("start server");
+            cands.push(Candidate {
+                name: format!("box{i}"),
+                addr: SocketAddr::from(([127, 0, 0, 1], s.port())),
+                rtt_us: i as u64 * 100,
+            });
+            servers.push(s);
+            dirs.push(d);
+        }
+        Some((
+            Grid {
+                servers,
+                _dirs: dirs,
+            },
+            cands,
+        ))
+    }
+
+    fn opts(k: u8, n: u8, h: u8) -> PutOptions {
+        PutOptions {
+            needed: k,
+            total: n,
+            happy: h,
+            device: "lo".into(),
+        }
+    }
+
+    fn data(len: usize) -> Vec<u8> {
+        (0..len).map(|i| (i * 131 + i / 7) as u8).collect()
+    }
+
+    #[test]
+    fn put_get_check_repair_on_ten_boxes() {
+        let Some((mut g, cands)) = grid(
+            "store::client::loopback::put_get_check_repair_on_ten_boxes",
+            10,
+            64 << 20,
+        ) else {
+            return;
+        };
+        let file = data(3 * crate::limits::SEGMENT_SIZE + 777);
+        let r = put(
+            &mut &file[..],
+            file.len() as u64,
+            cands.clone(),
+            &opts(3, 10, 7),
+            &mut |_| {},
+        )
+        .expect("put");
+        assert_eq!(r.placed.len(), 10);
+        assert_eq!(r.boxes, 10);
+        let text = r.cap.to_text();
+        let cap = ReadCap::parse(&text).unwrap();
+        let mut out = Vec::new();
+        get("lo", &cap, cands.clone(), &mut out, &mut |_| {}).expect("get");
+        assert_eq!(out, file);
+        // Seven boxes gone: any three still give the file back.
+        let gone: Vec<String> = cands.iter().take(7).map(|c| c.name.clone()).collect();
+        for s in g.servers.drain(..7) {
+            s.stop();
+        }
+        let left: Vec<Candidate> = cands
+            .iter()
+            .filter(|c| !gone.contains(&c.name))
+            .cloned()
+            .collect();
+        let mut out = Vec::new();
+        get("lo", &cap, cands.clone(), &mut out, &mut |_| {}).expect("get with 3 of 10");
+        assert_eq!(out, file);
+        // Check sees three good shares; repair puts the seven back on the three.
+        let c = check("lo", &cap.verify_cap(), left.clone(), false).expect("check");
+        assert_eq!(c.good_shares.len(), 3, "{c:?}");
+        let c = check("lo", &cap.verify_cap(), left.clone(), true).expect("repair");
+        assert_eq!(c.repaired.len(), 7, "{c:?}");
+        let c = check("lo", &cap.verify_cap(), left.clone(), false).expect("check");
+        assert_eq!(c.good_shares.len(), 10, "{c:?}");
+        let mut out = Vec::new();
+        get("lo", &cap, left, &mut out, &mut |_| {}).expect("get after repair");
+        assert_eq!(out, file);
+    }
+
+    #[test]
+    fn small_files_and_unhappy_puts() {
+        let Some((_g, cands)) = grid(
+            "store::client::loopback::small_files_and_unhappy_puts",
+            4,
+            64 << 20,
+        ) else {
+            return;
+        };
+        for len in [
+            0usize,
+            1,
+            2,
+            crate::limits::SEGMENT_SIZE - 1,
+            crate::limits::SEGMENT_SIZE,
+            crate::limits::SEGMENT_SIZE + 1,
+        ] {
+            let file = data(len);
+            let r = put(
+                &mut &file[..],
+                len as u64,
+                cands.clone(),
+                &opts(3, 10, 4),
+                &mut |_| {},
+            )
+            .unwrap_or_else(|e| panic!("put {len}: {e}"));
+            assert_eq!(r.boxes, 4);
+            let mut out = Vec::new();
+            get("lo", &r.cap, cands.clone(), &mut out, &mut |_| {})
+                .unwrap_or_else(|e| panic!("get {len}: {e}"));
+            assert_eq!(out, file, "len {len}");
+        }
+        let e = put(
+            &mut &b"abc"[..],
+            3,
+            cands.clone(),
+            &opts(3, 10, 7),
+            &mut |_| {},
+        )
+        .unwrap_err();
+        assert!(e.to_string().contains("only 4 boxes took a share"), "{e}");
+        // An input shorter than its declared size is an error, never a short file.
+        let e = put(&mut &b""[..], 5, cands, &opts(3, 10, 1), &mut |_| {}).unwrap_err();
+        assert!(e.to_string().contains("reading the input"), "{e}");
     }
 }

@@ -25,13 +25,21 @@ use crate::limits::SEGMENT_SIZE;
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum FileError {
     /// The plaintext given is not the segment's length.
-    SegmentLength { segment: u64, want: usize, got: usize },
+    SegmentLength {
+        segment: u64,
+        want: usize,
+        got: usize,
+    },
     /// More segments than the file has.
     PastEnd,
     /// Fewer segments than the file has were given before finishing.
     Unfinished,
     /// A block failed its hash (share, segment).
-    BadBlock { share: u8, segment: u64, why: TreeError },
+    BadBlock {
+        share: u8,
+        segment: u64,
+        why: TreeError,
+    },
     /// The share roots a box returned do not hash to the capability's root.
     BadRoots,
     /// The codec refused (too few or duplicate shares, lengths).
@@ -84,9 +92,7 @@ impl Blocks {
     /// Block `share` of the segment last coded or rebuilt.
     pub fn block(&self, share: usize) -> &[u8] {
         let b = self.block_len;
-        self.buf
-            .get(share * b..(share + 1) * b)
-            .unwrap_or_default()
+        self.buf.get(share * b..(share + 1) * b).unwrap_or_default()
     }
 
     fn set_len(&mut self, block_len: usize) -> Result<(), FileError> {
@@ -340,7 +346,8 @@ mod test {
         let mut at = 0;
         for s in 0..shape.segments() {
             let len = shape.segment_len(s);
-            enc.encode_segment(&data[at..at + len], &mut blocks).unwrap();
+            enc.encode_segment(&data[at..at + len], &mut blocks)
+                .unwrap();
             at += len;
             for (i, sh) in shares.iter_mut().enumerate() {
                 sh.push(blocks.block(i).to_vec());
@@ -428,7 +435,11 @@ mod test {
         let p = proof(&shares[4], 1);
         assert!(matches!(
             v.check(4, 1, &shares[4][1], &p),
-            Err(FileError::BadBlock { share: 4, segment: 1, .. })
+            Err(FileError::BadBlock {
+                share: 4,
+                segment: 1,
+                ..
+            })
         ));
         // A block good for another share or segment is refused.
         assert!(v.check(5, 0, &shares[6][0], &proof(&shares[6], 0)).is_err());
@@ -452,8 +463,10 @@ mod test {
         let r = Repairer::new(vcap).unwrap();
         let mut out = Blocks::new(&cap.shape);
         for s in 0..cap.shape.segments() as usize {
-            let blocks: Vec<(u8, &[u8])> =
-                [8u8, 2, 5].iter().map(|&i| (i, shares[usize::from(i)][s].as_slice())).collect();
+            let blocks: Vec<(u8, &[u8])> = [8u8, 2, 5]
+                .iter()
+                .map(|&i| (i, shares[usize::from(i)][s].as_slice()))
+                .collect();
             r.recode_segment(s as u64, &blocks, &mut out).unwrap();
             for (i, share) in shares.iter().enumerate() {
                 assert_eq!(out.block(i), share[s].as_slice(), "share {i} segment {s}");

@@ -60,6 +60,8 @@ impl Server {
     pub fn start(store: ChunkStore, device: &str, port: u16) -> Result<Server, String> {
         let listener = super::net::listen(device, port)
             .map_err(|e| format!("store: cannot listen on port {port} of {device}: {e}"))?;
+        // Port 0 (tests): the one the kernel chose.
+        let port = listener.local_addr().map_or(port, |a| a.port());
         let stop = Arc::new(AtomicBool::new(false));
         let stats = Arc::new(ServerStats::default());
         let thread = {
@@ -108,19 +110,25 @@ fn accept_loop(
     stats: Arc<ServerStats>,
     stop: Arc<AtomicBool>,
 ) {
-    // Non-blocking accept polled every 200 ms, so `stop` is seen.
+    // Non-blocking accept after a poll of at most 200 ms, so `stop` is
+    // seen and a connection is taken at once.
     if let Err(e) = listener.set_nonblocking(true) {
         warn!("store: listener: {e}");
         return;
     }
     let active = Arc::new(AtomicUsize::new(0));
     while !stop.load(Ordering::SeqCst) {
-        let (stream, from) = match listener.accept() {
-            Ok(x) => x,
-            Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => {
-                std::thread::sleep(Duration::from_millis(200));
+        {
+            use nix::poll::{poll, PollFd, PollFlags, PollTimeout};
+            use std::os::fd::AsFd;
+            let mut fds = [PollFd::new(listener.as_fd(), PollFlags::POLLIN)];
+            if !matches!(poll(&mut fds, PollTimeout::from(200u16)), Ok(n) if n > 0) {
                 continue;
             }
+        }
+        let (stream, from) = match listener.accept() {
+            Ok(x) => x,
+            Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => continue,
             Err(e) => {
                 debug!("store: accept: {e}");
                 std::thread::sleep(Duration::from_millis(200));
@@ -129,8 +137,12 @@ fn accept_loop(
         };
         stats.connections.fetch_add(1, Ordering::Relaxed);
         if stream.set_nonblocking(false).is_err()
-            || stream.set_read_timeout(Some(super::net::IO_TIMEOUT)).is_err()
-            || stream.set_write_timeout(Some(super::net::IO_TIMEOUT)).is_err()
+            || stream
+                .set_read_timeout(Some(super::net::IO_TIMEOUT))
+                .is_err()
+            || stream
+                .set_write_timeout(Some(super::net::IO_TIMEOUT))
+                .is_err()
         {
             continue;
         }
@@ -294,7 +306,8 @@ fn handle(
         }
         Request::Query { si } => {
             let h = store.holding(si)?;
-            let shares: heapless::Vec<u8, { crate::limits::MAX_SHARES }> = h.shares.iter().collect();
+            let shares: heapless::Vec<u8, { crate::limits::MAX_SHARES }> =
+                h.shares.iter().collect();
             let head = h.head();
             let (header, roots) = match head.split_first_chunk::<{ proto::SHARE_HEADER_LEN }>() {
                 Some((header, roots)) if !shares.is_empty() => {
@@ -320,11 +333,12 @@ fn handle(
                 .block_len(segment)
                 .ok_or_else(|| End::from(StoreError::Malformed("no such segment")))?;
             let segments = reader.header().segments();
-            let proof_len =
-                crate::store::tree::proof_len(u64::from(segment), u64::from(segments))
-                    .map_err(malformed)?;
+            let proof_len = crate::store::tree::proof_len(u64::from(segment), u64::from(segments))
+                .map_err(malformed)?;
             let head = proto::BLOCK_DATA_HEADER_BASE + proof_len * 32;
-            let (_, data) = out.split_at_mut_checked(head).ok_or_else(|| malformed("frame"))?;
+            let (_, data) = out
+                .split_at_mut_checked(head)
+                .ok_or_else(|| malformed("frame"))?;
             let got = reader.read_block(segment, data, proof)?;
             debug_assert!(got.len == block_len && got.proof_len == proof_len);
             let proof_bytes: &[u8] = proof[..got.proof_len].as_flattened();

@@ -775,6 +775,7 @@ fn check_console_frames() -> CheckResult {
         },
         device: crate::console::proto::DeviceInfo::default(),
         discovery: None,
+        store: None,
     };
     let frame =
         proto::encode_frame(&Response::Status(status.clone())).map_err(|e| e.to_string())?;

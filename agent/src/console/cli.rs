@@ -73,6 +73,9 @@ pub enum Command {
         name: Option<String>,
         port: Option<u16>,
     },
+    /// `put`, `get`, `check`, `verify-cap`, `store` (see [`super::store`]).
+    #[cfg(feature = "store")]
+    Store(super::store::StoreCommand),
 }
 
 /// One console command: its name, arguments, help line, and how its words
@@ -121,6 +124,15 @@ impl Words<'_> {
             Err(UsageError(format!("{} takes no arguments", self.name)))
         }
     }
+}
+
+/// Command options that take no value (listed in a command's `options`
+/// too).
+const FLAGS: &[&str] = &["--repair"];
+
+#[cfg(feature = "store")]
+fn store_command(c: super::store::StoreCommand) -> Command {
+    Command::Store(c)
 }
 
 /// Every command, in the order `help` lists them.
@@ -288,6 +300,73 @@ pub const COMMANDS: &[CommandSpec] = &[
             _ => Err(UsageError("revoke needs one member NAME or KEY".into())),
         },
     },
+    #[cfg(feature = "store")]
+    CommandSpec {
+        name: "put",
+        args: " FILE|-",
+        summary: "store a file on the micro cloud (K-of-N, encrypted here); prints its capability",
+        takes_all: false,
+        options: &[],
+        parse: |w| match w.rest {
+            [input] => Ok(store_command(super::store::StoreCommand::Put {
+                input: input.to_string(),
+            })),
+            _ => Err(UsageError("put needs one FILE, or - for stdin".into())),
+        },
+    },
+    #[cfg(feature = "store")]
+    CommandSpec {
+        name: "get",
+        args: " CAP [-o FILE]",
+        summary: "fetch a stored file (checked as it streams) to stdout or FILE",
+        takes_all: false,
+        options: &["-o", "--output"],
+        parse: |w| match w.rest {
+            [cap] => Ok(store_command(super::store::StoreCommand::Get {
+                cap: cap.to_string(),
+                output: w.option("-o").or(w.option("--output")).map(PathBuf::from),
+            })),
+            _ => Err(UsageError("get needs one capability (cloudy:chk:...)".into())),
+        },
+    },
+    #[cfg(feature = "store")]
+    CommandSpec {
+        name: "check",
+        args: " CAP [--repair]",
+        summary: "check a stored file's shares on every box (renews leases); --repair re-creates missing ones",
+        takes_all: false,
+        options: &["--repair"],
+        parse: |w| match w.rest {
+            [cap] => Ok(store_command(super::store::StoreCommand::Check {
+                cap: cap.to_string(),
+                repair: w.option("--repair").is_some(),
+            })),
+            _ => Err(UsageError("check needs one capability".into())),
+        },
+    },
+    #[cfg(feature = "store")]
+    CommandSpec {
+        name: "verify-cap",
+        args: " CAP",
+        summary: "print the capability that checks and repairs a file but cannot read it",
+        takes_all: false,
+        options: &[],
+        parse: |w| match w.rest {
+            [cap] => Ok(store_command(super::store::StoreCommand::VerifyCap {
+                cap: cap.to_string(),
+            })),
+            _ => Err(UsageError("verify-cap needs one read capability".into())),
+        },
+    },
+    #[cfg(feature = "store")]
+    CommandSpec {
+        name: "store",
+        args: "",
+        summary: "this box's store: used and quota, shares held, transfers served",
+        takes_all: false,
+        options: &[],
+        parse: |w| w.none(store_command(super::store::StoreCommand::Info)),
+    },
     CommandSpec {
         name: "keygen",
         args: " [FILE]",
@@ -438,6 +517,9 @@ pub fn parse_args_with_env(
             "--" => options_done = true,
             "-c" | "--config" => config = Some(PathBuf::from(value()?)),
             "-s" | "--socket" => socket = Some(PathBuf::from(value()?)),
+            _ if FLAGS.contains(&name) && inline.is_none() => {
+                command_options.push((name, String::new()))
+            }
             _ if COMMANDS.iter().any(|c| c.options.contains(&name)) => {
                 command_options.push((name, value()?))
             }
@@ -691,6 +773,8 @@ pub fn run(cli: &Cli, out: &mut dyn Write) -> Result<(), Failure> {
             }
             emit(out, &super::join::join(token, &o).map_err(err)?);
         }
+        #[cfg(feature = "store")]
+        Command::Store(c) => super::store::run(cli, c, out)?,
         Command::Ask(request) => {
             let mut answer = ask(cli, request)?;
             // A browse that just started: wait once for the answers.
@@ -851,7 +935,7 @@ fn pubkey(cli: &Cli) -> Result<String, Failure> {
     }
 }
 
-fn ask(cli: &Cli, request: &Request) -> Result<Response, Failure> {
+pub(super) fn ask(cli: &Cli, request: &Request) -> Result<Response, Failure> {
     match call_daemon(cli, request, &BUSY_BACKOFF_MS) {
         Ok(Response::Error(m)) => Err(err(format!("the daemon answered: {m}"))),
         Ok(r) => Ok(r),
@@ -1466,6 +1550,7 @@ mod test {
             stats: OverlayStats::default(),
             device: crate::console::proto::DeviceInfo::default(),
             discovery: None,
+            store: None,
         };
         let reply = status.clone();
         let found = vec![crate::console::proto::ServiceInfo {

@@ -700,6 +700,7 @@ mod test {
                 ..DeviceInfo::default()
             },
             discovery: None,
+            store: None,
         }
     }
 

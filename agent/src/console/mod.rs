@@ -21,6 +21,8 @@ pub mod format;
 pub mod join;
 pub mod proto;
 pub mod server;
+#[cfg(feature = "store")]
+pub mod store;
 
 /// Where the daemon listens and the commands connect, unless `-s` or
 /// `CLOUDY_SOCKET` say otherwise.

@@ -239,6 +239,30 @@ pub struct StatusInfo {
     pub device: DeviceInfo,
     /// `None` when discovery is off (`option mdns '0'`) or failed to start.
     pub discovery: Option<DiscoveryInfo>,
+    /// `None` on a box without a store (a client only).
+    pub store: Option<StoreInfo>,
+}
+
+/// The store part of `cloudy status` and `cloudy store`.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct StoreInfo {
+    pub path: String,
+    pub port: u16,
+    /// Serving now; when not, `error` says why.
+    pub serving: bool,
+    pub error: Option<String>,
+    /// Bytes of share files, and reserved by puts in progress.
+    pub used: u64,
+    pub reserved: u64,
+    pub quota: u64,
+    /// Share files, and distinct files (storage indexes) they belong to.
+    pub shares: u32,
+    pub files: u32,
+    pub connections: u64,
+    pub refused_busy: u64,
+    pub errors: u64,
+    pub shares_stored: u64,
+    pub blocks_served: u64,
 }
 
 /// Why a frame was rejected. After any of these the byte stream is out of
@@ -424,6 +448,7 @@ mod test {
                 ..DeviceInfo::default()
             },
             discovery: None,
+            store: None,
         }
     }
 
@@ -445,6 +470,7 @@ mod test {
         b.extend_from_slice(&[0, 0, 0]); // dropped_revoked, _bad_cert, _table_full
         b.extend_from_slice(&[1, 0, 0, 0, 0, 3, 0, 0]); // device: offload, .., mss_clamped = 3
         b.push(0); // discovery: None
+        b.push(0); // store: None
         let mut frame = (b.len() as u32).to_be_bytes().to_vec();
         frame.extend_from_slice(&b);
         frame

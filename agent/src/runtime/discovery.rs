@@ -132,8 +132,12 @@ pub fn interface_names(cfg: &Config, overlay_device: &str) -> Vec<String> {
     names
 }
 
+/// DNS-SD type a storage box publishes (docs/store.md, "Placement").
+pub const STORE_SERVICE_TYPE: &str = "_cloudy-store._tcp";
+
 fn config_specs(cfg: &Config) -> Vec<ServiceSpec> {
-    cfg.services
+    let mut specs: Vec<ServiceSpec> = cfg
+        .services
         .iter()
         .map(|s| ServiceSpec {
             instance: s.name.clone(),
@@ -142,7 +146,19 @@ fn config_specs(cfg: &Config) -> Vec<ServiceSpec> {
             txt: s.txt.clone(),
             host: s.host.clone(),
         })
-        .collect()
+        .collect();
+    // A box serving storage says so, under its node name (unique in the
+    // cloud); clients find the store boxes of members by this type.
+    if let Some(st) = cfg.store.as_ref().filter(|s| s.serving_path().is_some()) {
+        specs.push(ServiceSpec {
+            instance: cfg.agent.name.clone(),
+            service_type: STORE_SERVICE_TYPE.into(),
+            port: st.port,
+            txt: vec!["v=1".into()],
+            host: None,
+        });
+    }
+    specs
 }
 
 impl Discovery {

@@ -26,6 +26,7 @@ pub mod netif;
 pub mod netlink;
 pub mod resolve;
 pub mod signal;
+pub mod store;
 pub mod trust;
 pub mod udp;
 
@@ -210,6 +211,8 @@ struct Daemon {
     gso_reprobe_at: Option<Instant>,
     /// mDNS/DNS-SD; `None` when off or when port 5353 could not be bound.
     discovery: Option<Discovery>,
+    /// The store of `config store` (its server runs on threads of its own).
+    store: store::StoreRuntime,
     /// The cloud authority's signing key, on the box that holds it.
     authority_key: Option<crate::trust::AuthorityKey>,
     /// This box's certificate (the inviter sends it to new members).
@@ -384,12 +387,14 @@ pub fn run_daemon(config_path: &Path, socket_path: &Path) -> Result<(), String> 
         gso_refused: 0,
         gso_reprobe_at: None,
         discovery: None,
+        store: store::StoreRuntime::off(),
         authority_key: authority.key,
         own_cert: own_cert.clone(),
         invites: crate::trust::invite::Invites::new(),
     };
     let started = d.clock.now();
     d.discovery = start_discovery(&d.cfg, d.io.device.name(), started);
+    d.store = store::StoreRuntime::start(&d.cfg, d.io.device.name(), started);
     loop {
         let now = d.clock.now();
         d.timers(now);
@@ -397,6 +402,7 @@ pub fn run_daemon(config_path: &Path, socket_path: &Path) -> Result<(), String> 
         let deadline = crate::time::earliest(deadline, d.names.poll_at());
         let deadline =
             crate::time::earliest(deadline, d.discovery.as_ref().and_then(Discovery::poll_at));
+        let deadline = crate::time::earliest(deadline, d.store.poll_at());
         // At most 1 s, so the wait always fits an i32 of milliseconds.
         let timeout_ms = deadline.map_or(1000, |t| t.since(now).as_millis().min(1000) as i32);
         let mut fds: Vec<libc::pollfd> = Vec::with_capacity(8);
@@ -481,6 +487,8 @@ impl Daemon {
                 crate::debug!("trying UDP GSO again for every datagram size");
             }
         }
+        let device = self.io.device.name().to_string();
+        self.store.timers(&device, now);
         let mut out = self.io.outbox();
         self.node.handle_timeout(now, &mut out);
         out.flush_frames();
@@ -722,6 +730,7 @@ impl Daemon {
                     stats: self.node.stats().clone(),
                     device: self.device_info(),
                     discovery: self.discovery.as_ref().map(Discovery::info),
+                    store: self.store.info(),
                 })
             }
         }
@@ -955,6 +964,8 @@ impl Daemon {
                 Ok(dev) => {
                     self.io.coalescer = coalescer_for(dev.as_ref());
                     self.io.device = dev;
+                    let name = self.io.device.name().to_string();
+                    self.store.device_changed(&name, now);
                 }
                 Err(e) => error!("reload: {e}; the overlay has no device until the next reload"),
             }
@@ -1012,6 +1023,7 @@ impl Daemon {
             (None, true) => self.discovery = start_discovery(&self.cfg, &device, now),
             (None, false) => {}
         }
+        self.store.reload(&self.cfg, &device, now);
         info!(
             "configuration reloaded from {}: {}",
             self.config_path.display(),

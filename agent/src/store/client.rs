@@ -404,6 +404,38 @@ pub fn put(
 // ---------------------------------------------------------------------
 // Finding shares
 
+/// Ask every box in `order` one question at once (a thread each, at most
+/// `MAX_SHARES` boxes a time), each answer turned into `T` by `take`.
+fn ask_all<T: Send>(
+    device: &str,
+    order: &[Candidate],
+    request: &Request<'_>,
+    take: fn(Answer<'_>) -> Result<T, String>,
+) -> Vec<Result<T, String>> {
+    let mut out = Vec::with_capacity(order.len());
+    for chunk in order.chunks(crate::limits::MAX_SHARES) {
+        std::thread::scope(|scope| {
+            let handles: Vec<_> = chunk
+                .iter()
+                .map(|c| {
+                    scope.spawn(move || {
+                        let mut conn = Conn::open(device, c)?;
+                        let a = conn.ask(request)?;
+                        take(a).map_err(|e| format!("{}: {e}", c.name))
+                    })
+                })
+                .collect();
+            for h in handles {
+                out.push(
+                    h.join()
+                        .unwrap_or_else(|_| Err("a query thread failed".into())),
+                );
+            }
+        });
+    }
+    out
+}
+
 /// Who holds which share of a file, with the share roots checked
 /// against the capability's root.
 pub struct Holders {
@@ -427,25 +459,25 @@ pub fn find(
     let mut verifier = None;
     let mut by_share: BTreeMap<u8, Vec<usize>> = BTreeMap::new();
     let mut reasons = Vec::new();
-    for (i, c) in order.iter().enumerate() {
-        let mut conn = match Conn::open(device, c) {
-            Ok(c) => c,
-            Err(e) => {
-                reasons.push(e);
-                continue;
-            }
-        };
-        let (shares, roots) = match conn.ask(&Request::Query {
+    // Every box at once: a box that is gone costs one connect timeout,
+    // not one each.
+    let answers = ask_all(
+        device,
+        &order,
+        &Request::Query {
             si: vcap.storage_index,
-        }) {
-            Ok(Answer::Holding { shares, roots, .. }) => {
-                let roots: Vec<Hash> = roots.iter().copied().collect();
-                (shares.to_vec(), roots)
-            }
-            Ok(other) => {
-                reasons.push(format!("{}: unexpected answer {other:?}", c.name));
-                continue;
-            }
+        },
+        |a| match a {
+            Answer::Holding { shares, roots, .. } => Ok((
+                shares.to_vec(),
+                roots.iter().copied().collect::<Vec<Hash>>(),
+            )),
+            other => Err(format!("unexpected answer {other:?}")),
+        },
+    );
+    for (i, (c, answer)) in order.iter().zip(answers).enumerate() {
+        let (shares, roots) = match answer {
+            Ok(x) => x,
             Err(e) => {
                 reasons.push(e);
                 continue;
@@ -720,21 +752,25 @@ pub fn check(
     let order = rendezvous_order(&vcap.storage_index, candidates.clone());
     let mut boxes = Vec::new();
     let mut good: Vec<u8> = Vec::new();
-    for c in &order {
+    let answers = ask_all(
+        device,
+        &order,
+        &Request::Check {
+            si: vcap.storage_index,
+            renew: true,
+        },
+        |a| match a {
+            Answer::Checked(ch) => Ok(ch.iter().collect::<Vec<_>>()),
+            other => Err(format!("unexpected answer {other:?}")),
+        },
+    );
+    for (c, answer) in order.iter().zip(answers) {
         let mut b = BoxCheck {
             name: c.name.clone(),
             entries: Vec::new(),
             error: None,
         };
-        match Conn::open(device, c).and_then(|mut conn| {
-            match conn.ask(&Request::Check {
-                si: vcap.storage_index,
-                renew: true,
-            })? {
-                Answer::Checked(ch) => Ok(ch.iter().collect::<Vec<_>>()),
-                other => Err(format!("{}: unexpected answer {other:?}", c.name)),
-            }
-        }) {
+        match answer {
             Ok(entries) => {
                 for e in &entries {
                     if e.status == CheckStatus::Good && !good.contains(&e.share) {

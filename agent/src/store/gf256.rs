@@ -18,7 +18,7 @@
 //! one this CPU has with the portable kernel); region functions never
 //! panic and never allocate: a count or length mismatch is a
 //! [`RegionError`] and nothing is written. The per-constant forms the
-//! kernels read ([`Multiplier`]: 40 bytes × 256) are built once, on first
+//! kernels read (`Multiplier`: 40 bytes × 256) are built once, on first
 //! use, in static memory.
 
 use std::fmt;

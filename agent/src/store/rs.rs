@@ -739,9 +739,7 @@ print(f"checked {checked}")
     /// per second, best of 3 runs. Encode makes the N−K check blocks of
     /// each segment into reused buffers; decode rebuilds each segment from
     /// its last K shares (mostly check blocks), also into reused buffers
-    /// (the data is checked after the timed runs). The first line is a
-    /// ceiling: one core copying the 64 MiB, segment by segment, into one
-    /// cache-resident buffer (memcpy), i.e. reading it at all.
+    /// (the data is checked after the timed runs).
     #[test]
     #[ignore]
     fn codec_throughput() {
@@ -754,24 +752,6 @@ print(f"checked {checked}")
             gf256::kernels()
                 .into_iter()
                 .filter(|k| *k != gf256::best_kernel()),
-        );
-        let mut ceiling = vec![0u8; FILE];
-        random_bytes(1, &mut ceiling);
-        let mut hot = vec![0u8; SEGMENT_SIZE];
-        let mut best = std::time::Duration::MAX;
-        for _ in 0..RUNS {
-            let t0 = std::time::Instant::now();
-            // Each segment copied (memcpy) into one cache-resident buffer.
-            for segment in ceiling.chunks_exact(SEGMENT_SIZE) {
-                hot.copy_from_slice(segment);
-                std::hint::black_box(&hot);
-            }
-            best = best.min(t0.elapsed());
-        }
-        drop(ceiling);
-        eprintln!(
-            "codec_throughput: memcpy of the segments {:.1} MB/s",
-            FILE as f64 / 1e6 / best.as_secs_f64()
         );
         for (k, n) in [(3, 10), (4, 6)] {
             let block = SEGMENT_SIZE.div_ceil(k);

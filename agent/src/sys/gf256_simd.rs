@@ -381,8 +381,8 @@ mod x86 {
     /// Inline assembly, not the intrinsic: `_mm256_gf2p8affine_epi64_epi8`
     /// and the `gfni` target feature are stable only since Rust 1.89, the
     /// crate's MSRV is 1.85, and the assembler takes the instruction
-    /// whatever the enabled features ([`combine`] runs it only where
-    /// [`detect`] found GFNI).
+    /// whatever the enabled features (`combine` runs it only where
+    /// `detect` found GFNI).
     ///
     /// # Safety
     /// The CPU has AVX2 and GFNI; `super::run`'s contract.

@@ -148,6 +148,7 @@ bench:
 	@$(MAKE) --no-print-directory build
 	CLOUDY_BIN=$(abspath $(BIN)) bash scripts/bench.sh
 	CLOUDY_BIN=$(abspath $(BIN)) BENCH_MDNS_DOC=docs/bench.md bash scripts/bench_mdns.sh
+	BENCH_CODEC_DOC=docs/bench.md bash scripts/bench_codec.sh
 
 # Each target starts from its committed seeds (fuzz/corpus/T) and writes
 # what it finds to fuzz/corpus/T/generated (gitignored, never committed).

@@ -5,8 +5,10 @@
 //! - Scalars: [`exp`], [`mul`], [`inverse`], from exp/log tables computed
 //!   at compile time (768 bytes).
 //! - Regions: [`mul_region`] (`dst = c·src`), [`mul_add_region`]
-//!   (`dst ^= c·src`) and [`linear_combination`] (`dst = Σ cᵢ·srcᵢ`, one
-//!   pass over `dst` for up to [`TERMS_PER_PASS`] sources), on the fastest
+//!   (`dst ^= c·src`), [`linear_combination`] (`dst = Σ cᵢ·srcᵢ`, one
+//!   pass over `dst` for up to [`TERMS_PER_PASS`] sources) and
+//!   [`linear_combinations`] (several outputs, each source vector loaded
+//!   once for up to [`ROWS_PER_PASS`] of them: the codec's operation), on the fastest
 //!   kernel of this CPU, chosen once ([`kernel_name`]): the SIMD kernels of
 //!   `sys::gf256_simd` (GFNI, AVX2, SSSE3, NEON), or the portable one here
 //!   (split 4-bit tables expanded to 256-byte rows, up to 4 sources per
@@ -16,7 +18,7 @@
 //! one this CPU has with the portable kernel); region functions never
 //! panic and never allocate: a count or length mismatch is a
 //! [`RegionError`] and nothing is written. The per-constant forms the
-//! kernels read ([`Multiplier`]: 40 bytes × 256) are built once, on first
+//! kernels read (`Multiplier`: 40 bytes × 256) are built once, on first
 //! use, in static memory.
 
 use std::fmt;
@@ -32,6 +34,8 @@ pub const GENERATOR: u8 = 2;
 /// Sources one kernel pass sums; [`linear_combination`] takes more in
 /// several passes.
 pub const TERMS_PER_PASS: usize = MAX_SHARES;
+/// Outputs [`linear_combinations`] computes in one pass over the sources.
+pub const ROWS_PER_PASS: usize = gf256_simd::MAX_ROWS;
 /// Below this many bytes the portable kernel looks up the 4-bit tables
 /// directly instead of first expanding 256-byte rows.
 const PORTABLE_ROW_MIN_LEN: usize = 64;
@@ -139,6 +143,18 @@ pub fn linear_combination(
     combine_with(best_kernel(), dst, sources, coefficients, false)
 }
 
+/// For every output r: `dsts[r] = Σ_j coefficients[r·S + j] · sources[j]`
+/// with S = `sources.len()` (coefficients row-major, one row per output).
+/// Every source is read once per [`ROWS_PER_PASS`] outputs (and per
+/// [`TERMS_PER_PASS`] sources), every output written once.
+pub fn linear_combinations(
+    dsts: &mut [&mut [u8]],
+    sources: &[&[u8]],
+    coefficients: &[u8],
+) -> Result<(), RegionError> {
+    combine_rows_with(best_kernel(), dsts, sources, coefficients, false)
+}
+
 /// The kernel the region functions use here (`gfni-avx2`, `avx2`,
 /// `neon`, `portable`, ...).
 pub fn kernel_name() -> &'static str {
@@ -192,52 +208,89 @@ pub(crate) fn combine_with(
     coefficients: &[u8],
     accumulate: bool,
 ) -> Result<(), RegionError> {
-    if sources.len() != coefficients.len() {
+    combine_rows_with(kernel, &mut [dst], sources, coefficients, accumulate)
+}
+
+/// For every output r: `dsts[r] = (dsts[r] if accumulate, else 0) ⊕
+/// Σ_j coefficients[r·S + j] · sources[j]` (S = `sources.len()`) on
+/// `kernel`, in passes of up to [`ROWS_PER_PASS`] outputs and
+/// [`TERMS_PER_PASS`] sources.
+pub(crate) fn combine_rows_with(
+    kernel: Kernel,
+    dsts: &mut [&mut [u8]],
+    sources: &[&[u8]],
+    coefficients: &[u8],
+    accumulate: bool,
+) -> Result<(), RegionError> {
+    let width = sources.len();
+    if Some(coefficients.len()) != dsts.len().checked_mul(width) {
         return Err(RegionError::CountMismatch {
-            sources: sources.len(),
+            sources: width,
             coefficients: coefficients.len(),
         });
     }
-    if let Some(src) = sources.iter().find(|s| s.len() != dst.len()) {
+    let Some(len) = dsts.first().map(|d| d.len()) else {
+        return Ok(()); // no outputs
+    };
+    let lengths = dsts
+        .iter()
+        .map(|d| d.len())
+        .chain(sources.iter().map(|s| s.len()));
+    if let Some(other) = lengths.into_iter().find(|&l| l != len) {
         return Err(RegionError::LengthMismatch {
-            dst: dst.len(),
-            src: src.len(),
+            dst: len,
+            src: other,
         });
     }
     let table = multipliers();
-    let mut accumulate = accumulate;
     let mut terms: heapless::Vec<Term<'_>, TERMS_PER_PASS> = heapless::Vec::new();
-    for (srcs, coeffs) in sources
-        .chunks(TERMS_PER_PASS)
-        .zip(coefficients.chunks(TERMS_PER_PASS))
-    {
-        terms.clear();
-        for (src, &c) in srcs.iter().zip(coeffs) {
-            if c != 0 {
-                // At most TERMS_PER_PASS per chunk: never full.
-                let _ = terms.push((src, table[c as usize]));
+    for (group_index, group) in dsts.chunks_mut(ROWS_PER_PASS).enumerate() {
+        let first_row = group_index * ROWS_PER_PASS;
+        let mut group_accumulate = accumulate;
+        for (chunk_index, chunk) in sources.chunks(TERMS_PER_PASS).enumerate() {
+            let first_source = chunk_index * TERMS_PER_PASS;
+            terms.clear();
+            for (j, src) in chunk.iter().enumerate() {
+                let mut by = [&table[0]; ROWS_PER_PASS];
+                let mut nonzero = false;
+                for (r, slot) in by.iter_mut().enumerate().take(group.len()) {
+                    let at = (first_row + r) * width + first_source + j;
+                    // at < dsts.len() · width = coefficients.len() (checked).
+                    let c = coefficients.get(at).copied().unwrap_or(0);
+                    *slot = &table[c as usize];
+                    nonzero |= c != 0;
+                }
+                if nonzero {
+                    // At most TERMS_PER_PASS per chunk: never full.
+                    let _ = terms.push(Term { src, by });
+                }
+            }
+            if terms.is_empty() && group_accumulate {
+                continue;
+            }
+            run(kernel, group, &terms, group_accumulate);
+            group_accumulate = true;
+        }
+        if !group_accumulate {
+            for dst in group.iter_mut() {
+                dst.fill(0); // no sources
             }
         }
-        if terms.is_empty() && accumulate {
-            continue;
-        }
-        run(kernel, dst, &terms, accumulate);
-        accumulate = true;
-    }
-    if !accumulate {
-        dst.fill(0); // no sources
     }
     Ok(())
 }
 
-/// One pass: the kernel, then the portable kernel on what it left.
-fn run(kernel: Kernel, dst: &mut [u8], terms: &[Term<'_>], accumulate: bool) {
+/// One pass (up to [`ROWS_PER_PASS`] outputs): the kernel, then the portable
+/// kernel on what it left.
+fn run(kernel: Kernel, dsts: &mut [&mut [u8]], terms: &[Term<'_>], accumulate: bool) {
     let done = match kernel {
         Kernel::Portable => 0,
-        Kernel::Simd(k) => gf256_simd::combine(k, dst, terms, accumulate),
+        Kernel::Simd(k) => gf256_simd::combine(k, dsts, terms, accumulate),
     };
-    if done < dst.len() {
-        combine_portable(dst, terms, done, accumulate);
+    for (row, dst) in dsts.iter_mut().enumerate() {
+        if done < dst.len() {
+            combine_portable(dst, terms, row, done, accumulate);
+        }
     }
 }
 
@@ -269,9 +322,10 @@ fn multiplier(c: u8) -> Multiplier {
     Multiplier { low, high, affine }
 }
 
-/// The portable kernel on `dst[from..]` and each source's `[from..]`
-/// (sources as long as `dst`: [`combine_with`] checked).
-fn combine_portable(dst: &mut [u8], terms: &[Term<'_>], from: usize, accumulate: bool) {
+/// The portable kernel for output `row` of the terms, on `dst[from..]`
+/// and each source's `[from..]` (sources as long as `dst`: checked by
+/// [`combine_rows_with`]).
+fn combine_portable(dst: &mut [u8], terms: &[Term<'_>], row: usize, from: usize, accumulate: bool) {
     let Some(dst) = dst.get_mut(from..) else {
         return;
     };
@@ -279,8 +333,11 @@ fn combine_portable(dst: &mut [u8], terms: &[Term<'_>], from: usize, accumulate:
         if !accumulate {
             dst.fill(0);
         }
-        for (src, m) in terms {
-            let src = src.get(from..).unwrap_or_default();
+        for term in terms {
+            let Some(m) = term.by.get(row) else {
+                return; // row < ROWS_PER_PASS: not reached
+            };
+            let src = term.src.get(from..).unwrap_or_default();
             for (d, s) in dst.iter_mut().zip(src) {
                 *d ^= m.low[(s & 0x0f) as usize] ^ m.high[(s >> 4) as usize];
             }
@@ -291,18 +348,16 @@ fn combine_portable(dst: &mut [u8], terms: &[Term<'_>], from: usize, accumulate:
     for group in terms.chunks(PORTABLE_GROUP) {
         let mut rows = [[0u8; 256]; PORTABLE_GROUP];
         let mut srcs: [&[u8]; PORTABLE_GROUP] = [&[]; PORTABLE_GROUP];
-        for ((row, src), (term_src, m)) in rows.iter_mut().zip(&mut srcs).zip(group) {
-            for (x, product) in row.iter_mut().enumerate() {
+        for ((products, src), term) in rows.iter_mut().zip(&mut srcs).zip(group) {
+            let Some(m) = term.by.get(row) else {
+                return; // row < ROWS_PER_PASS: not reached
+            };
+            for (x, product) in products.iter_mut().enumerate() {
                 *product = m.low[x & 0x0f] ^ m.high[x >> 4];
             }
-            *src = term_src.get(from..).unwrap_or_default();
+            *src = term.src.get(from..).unwrap_or_default();
         }
-        match group.len() {
-            1 => portable_pass::<1>(dst, &srcs, &rows, overwrite),
-            2 => portable_pass::<2>(dst, &srcs, &rows, overwrite),
-            3 => portable_pass::<3>(dst, &srcs, &rows, overwrite),
-            _ => portable_pass::<4>(dst, &srcs, &rows, overwrite),
-        }
+        portable_pass(dst, &srcs, &rows, group.len(), overwrite);
         overwrite = false;
     }
     if overwrite {
@@ -311,48 +366,42 @@ fn combine_portable(dst: &mut [u8], terms: &[Term<'_>], from: usize, accumulate:
 }
 
 /// `dst = (dst, or 0 if overwrite) ⊕ Σ rows[g][srcs[g]]` for the first
-/// `G` sources, a machine word at a time.
-fn portable_pass<const G: usize>(
+/// `count` sources (1 to 4): one table lookup per source and byte, in
+/// zipped loops the compiler keeps free of bounds checks.
+fn portable_pass(
     dst: &mut [u8],
     srcs: &[&[u8]; PORTABLE_GROUP],
     rows: &[[u8; 256]; PORTABLE_GROUP],
+    count: usize,
     overwrite: bool,
 ) {
-    const WORD: usize = std::mem::size_of::<usize>();
-    let len = dst.len();
-    if srcs.iter().take(G).any(|s| s.len() < len) {
-        return; // combine_with checked the lengths: not reached
-    }
-    let mut sources: [_; G] = std::array::from_fn(|g| srcs[g][..len].chunks_exact(WORD));
-    let mut words = dst.chunks_exact_mut(WORD);
-    for d in &mut words {
-        let mut sum = [0u8; WORD];
-        for (chunks, row) in sources.iter_mut().zip(rows) {
-            let Some(s) = chunks.next() else {
-                return;
-            };
-            for (out, x) in sum.iter_mut().zip(s) {
-                *out ^= row[*x as usize];
+    // Bits of the old byte kept: none when overwriting.
+    let keep: u8 = if overwrite { 0 } else { 0xff };
+    let [r0, r1, r2, r3] = rows;
+    let [s0, s1, s2, s3] = *srcs;
+    let d = dst.iter_mut();
+    match count {
+        1 => {
+            for (d, a) in d.zip(s0) {
+                *d = (*d & keep) ^ r0[*a as usize];
             }
         }
-        let mut sum = usize::from_ne_bytes(sum);
-        if !overwrite {
-            let mut old = [0u8; WORD];
-            old.copy_from_slice(d);
-            sum ^= usize::from_ne_bytes(old);
-        }
-        d.copy_from_slice(&sum.to_ne_bytes());
-    }
-    let tail = words.into_remainder();
-    let start = len - tail.len();
-    for (i, d) in tail.iter_mut().enumerate() {
-        let mut v = if overwrite { 0 } else { *d };
-        for (src, row) in srcs.iter().zip(rows).take(G) {
-            if let Some(x) = src.get(start + i) {
-                v ^= row[*x as usize];
+        2 => {
+            for ((d, a), b) in d.zip(s0).zip(s1) {
+                *d = (*d & keep) ^ r0[*a as usize] ^ r1[*b as usize];
             }
         }
-        *d = v;
+        3 => {
+            for (((d, a), b), c) in d.zip(s0).zip(s1).zip(s2) {
+                *d = (*d & keep) ^ r0[*a as usize] ^ r1[*b as usize] ^ r2[*c as usize];
+            }
+        }
+        _ => {
+            for ((((d, a), b), c), e) in d.zip(s0).zip(s1).zip(s2).zip(s3) {
+                let v = r0[*a as usize] ^ r1[*b as usize] ^ r2[*c as usize] ^ r3[*e as usize];
+                *d = (*d & keep) ^ v;
+            }
+        }
     }
 }
 
@@ -565,6 +614,56 @@ pub(crate) mod test {
         assert_eq!(dst, [0; 10]);
     }
 
+    /// Several outputs at once (1 to 9: up to three passes of
+    /// ROWS_PER_PASS), on every kernel, against scalar arithmetic, for
+    /// every length 0..=300, misaligned, with zero coefficients, both
+    /// overwriting and accumulating.
+    #[test]
+    fn several_outputs_match_scalar() {
+        const STRIDE: usize = 320;
+        let mut pool = vec![0u8; 6 * STRIDE];
+        random_bytes(7, &mut pool);
+        for len in 0..=300usize {
+            let (rows, count, offset) = (1 + len % 9, 1 + len % 5, len % 7);
+            let sources: Vec<&[u8]> = (0..count)
+                .map(|j| &pool[j * STRIDE + offset..j * STRIDE + offset + len])
+                .collect();
+            let mut coefficients = vec![0u8; rows * count];
+            random_bytes(len as u64, &mut coefficients);
+            for c in coefficients.iter_mut().filter(|c| **c % 5 == 0) {
+                *c = 0;
+            }
+            let mut start = vec![vec![0u8; len + 3]; rows];
+            for (r, row) in start.iter_mut().enumerate() {
+                random_bytes((len * 16 + r) as u64 | 1 << 50, row);
+            }
+            for accumulate in [false, true] {
+                let mut expect = start.clone();
+                for (r, row) in expect.iter_mut().enumerate() {
+                    for (i, e) in row[3..].iter_mut().enumerate() {
+                        let mut v = if accumulate { *e } else { 0 };
+                        for (j, src) in sources.iter().enumerate() {
+                            v ^= mul(coefficients[r * count + j], src[i]);
+                        }
+                        *e = v;
+                    }
+                }
+                for kernel in kernels() {
+                    let mut got = start.clone();
+                    let mut dsts: Vec<&mut [u8]> =
+                        got.iter_mut().map(|row| &mut row[3..]).collect();
+                    combine_rows_with(kernel, &mut dsts, &sources, &coefficients, accumulate)
+                        .unwrap();
+                    assert!(
+                        got == expect,
+                        "{}: {rows} outputs of {len} bytes from {count} sources, accumulate {accumulate}",
+                        kernel.name()
+                    );
+                }
+            }
+        }
+    }
+
     #[test]
     fn mismatches_are_errors_and_write_nothing() {
         let mut dst = [1u8; 8];
@@ -583,6 +682,19 @@ pub(crate) mod test {
                 coefficients: 2
             })
         );
+        let (mut x, mut y) = ([1u8; 8], [1u8; 7]);
+        assert_eq!(
+            linear_combinations(&mut [&mut x[..], &mut y[..]], &[&[0; 8]], &[1, 2]),
+            Err(RegionError::LengthMismatch { dst: 8, src: 7 })
+        );
+        assert_eq!(
+            linear_combinations(&mut [&mut x[..]], &[&[0; 8]], &[1, 2]),
+            Err(RegionError::CountMismatch {
+                sources: 1,
+                coefficients: 2
+            })
+        );
+        assert_eq!((x, y), ([1; 8], [1; 7]));
         assert_eq!(dst, [1; 8]);
         mul_region(&mut dst, &[2; 8], 3).unwrap();
         assert_eq!(dst, [6; 8]);

@@ -72,6 +72,13 @@ cloudy_conf "$DIR/box1.conf" box1 "$DIR/box1.key" "10.99.0.1/24"
 printf "\toption certificate_file '%s'\n\toption authority_key_file '%s'\n" \
   "$DIR/box1/cert" "$DIR/box1/authority.key" >>"$DIR/box1.conf"
 cl box1 authority init | sed 's/^/    /'
+# Every box also keeps shares for the cloud: 3-of-5, in its own directory.
+store_conf() {
+  mkdir -p "$DIR/$1/store"
+  printf "\nconfig store\n\toption path '%s'\n\toption quota '64M'\n\toption shares_needed '3'\n\toption shares_total '5'\n\toption shares_happy '4'\n" \
+    "$DIR/$1/store" >>"$DIR/$1.conf"
+}
+store_conf box1
 ip netns exec "${NS_PREFIX}box1" "$BIN" -c "$DIR/box1.conf" -s "$DIR/box1.sock" daemon \
   2>"$DIR/box1.log" &
 PIDS+=($!)
@@ -84,6 +91,7 @@ for i in 2 3 4 5; do
   mkdir -p "$DIR/box$i"
   nsx "box$i" "$BIN" -c "$DIR/box$i.conf" join "$token" \
     --key "$DIR/box$i.key" --cert "$DIR/box$i/cert" | sed "s/^/    box$i: /"
+  store_conf "box$i"
 done
 echo "    box5's whole config, as cloudy join wrote it:"
 sed 's/^/      /' "$DIR/box5.conf"
@@ -148,8 +156,27 @@ search_ok() { [ "$(cl box1 --json search | grep -oE '"instance":"(web|files)"' |
 if wait_for 10 search_ok; then found=1; fi
 cl box1 search
 
+step "store: box5 puts a file 3-of-5 (encrypted on box5; any 3 shares rebuild it)"
+stores_ok() { [ "$(cl box5 --json search _cloudy-store._tcp | grep -o '"instance"' | wc -l)" -ge 5 ]; }
+wait_for 20 stores_ok || die "box5 does not see the 5 storage boxes"
+head -c 3000000 /dev/urandom >"$DIR/photo.jpg"
+cap="$(nsx box5 "$BIN" -c "$DIR/box5.conf" -s "$DIR/box5.sock" put "$DIR/photo.jpg")"
+echo "    box5: cloudy put photo.jpg -> $cap"
+nsx box5 "$BIN" -c "$DIR/box5.conf" -s "$DIR/box5.sock" check "$cap" | sed 's/^/    /'
+echo "    killing box3 and box4 (kill -9)"
+kill -9 "${PIDS[2]}" "${PIDS[3]}"
+{ wait "${PIDS[2]}" "${PIDS[3]}"; } 2>/dev/null || true
+nsx box1 "$BIN" -c "$DIR/box1.conf" -s "$DIR/box1.sock" get "$cap" -o "$DIR/back.jpg"
+stored=0
+if cmp -s "$DIR/photo.jpg" "$DIR/back.jpg"; then
+  stored=1
+  echo "    box1: cloudy get CAP -o back.jpg: 3000000 bytes, identical, with two of five boxes gone"
+fi
+
 step "summary"
 echo "    5 boxes (one behind NAT), mesh formed in $mesh_secs s, $ok/$total pings answered."
+[ "$stored" -eq 1 ] && echo "    a file stored 3-of-5 came back byte for byte after two boxes were killed."
+[ "$stored" -eq 1 ] || die "the stored file did not come back"
 [ "$found" -eq 1 ] && echo "    box1 found the services of box3 and box5 by mDNS over the overlay."
 [ "$found" -eq 1 ] || die "box1 did not find the published services"
 [ "$ok" -eq "$total" ] || die "$((total - ok)) pings failed"

@@ -227,7 +227,7 @@ fn get(cli: &Cli, cap: &str, output: Option<&Path>, out: &mut dyn Write) -> Resu
     }
     .map_err(|e| err(e.to_string()))?;
     for r in &report.reasons {
-        eprintln!("cloudy: get: {r} (another share was used)");
+        eprintln!("cloudy: get: {r} (skipped: the file came from other boxes)");
     }
     if cli.json && output.is_some() {
         let _ = writeln!(out, "{{\"bytes\":{}}}", report.bytes);

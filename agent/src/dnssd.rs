@@ -199,6 +199,9 @@ pub fn parse_type(s: &str) -> Result<ServiceType<'_>, TypeError> {
     Ok(ServiceType { name, proto })
 }
 
+/// DNS-SD type a storage box publishes (docs/store.md, "Placement").
+pub const STORE_SERVICE_TYPE: &str = "_cloudy-store._tcp";
+
 #[cfg(test)]
 mod tests {
     use super::*;

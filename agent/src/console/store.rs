@@ -51,7 +51,7 @@ fn device(cfg: &crate::config::Config) -> String {
 /// Storage boxes of members (and this box), from the daemon's browse.
 fn candidates(cli: &Cli) -> Result<Vec<Candidate>, Failure> {
     let request = Request::Search {
-        service_type: Some(crate::runtime::discovery::STORE_SERVICE_TYPE.into()),
+        service_type: Some(crate::dnssd::STORE_SERVICE_TYPE.into()),
         host: None,
         all: false,
     };

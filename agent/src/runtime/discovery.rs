@@ -132,9 +132,6 @@ pub fn interface_names(cfg: &Config, overlay_device: &str) -> Vec<String> {
     names
 }
 
-/// DNS-SD type a storage box publishes (docs/store.md, "Placement").
-pub const STORE_SERVICE_TYPE: &str = "_cloudy-store._tcp";
-
 fn config_specs(cfg: &Config) -> Vec<ServiceSpec> {
     let mut specs: Vec<ServiceSpec> = cfg
         .services
@@ -152,7 +149,7 @@ fn config_specs(cfg: &Config) -> Vec<ServiceSpec> {
     if let Some(st) = cfg.store.as_ref().filter(|s| s.serving_path().is_some()) {
         specs.push(ServiceSpec {
             instance: cfg.agent.name.clone(),
-            service_type: STORE_SERVICE_TYPE.into(),
+            service_type: crate::dnssd::STORE_SERVICE_TYPE.into(),
             port: st.port,
             txt: vec!["v=1".into()],
             host: None,

@@ -1054,4 +1054,120 @@ mod loopback {
         let e = put(&mut &b""[..], 5, cands, &opts(3, 10, 1), &mut |_| {}).unwrap_err();
         assert!(e.to_string().contains("reading the input"), "{e}");
     }
+
+    /// A member gone bad: it claims to hold share 0 (with the file's true
+    /// roots, copied from an honest box) and answers every Read with
+    /// bytes of the right length that are not the block. The get skips
+    /// it (the block fails its hash) and returns the file; nothing it
+    /// sent reaches the output.
+    #[test]
+    fn a_lying_box_is_skipped() {
+        let Some((_g, mut cands)) = grid(
+            "store::client::loopback::a_lying_box_is_skipped",
+            4,
+            64 << 20,
+        ) else {
+            return;
+        };
+        let file = data(2 * crate::limits::SEGMENT_SIZE + 5);
+        let r = put(
+            &mut &file[..],
+            file.len() as u64,
+            cands.clone(),
+            &opts(2, 4, 4),
+            &mut |_| {},
+        )
+        .expect("put");
+        let si = r.cap.storage_index();
+        let honest = cands[0].clone();
+        let listener = crate::store::net::listen("lo", 0).expect("listen");
+        let port = listener.local_addr().unwrap().port();
+        let liar = std::thread::spawn(move || {
+            // Serve connections until the test ends (bounded: 20).
+            for _ in 0..20 {
+                let Ok((mut s, _)) = listener.accept() else {
+                    return;
+                };
+                let mut reader = FrameReader::new();
+                let mut out = vec![0u8; proto::MAX_FRAME_BYTES];
+                loop {
+                    while !reader.ready() {
+                        match s.read(reader.spare_mut()) {
+                            Ok(0) | Err(_) => break,
+                            Ok(n) => reader.filled(n),
+                        }
+                    }
+                    let Some(Ok((kind, body))) = reader.next_frame() else {
+                        break;
+                    };
+                    let n = match Request::parse(kind, body) {
+                        Ok(Request::Query { .. }) => {
+                            // The honest box's answer, claimed as share 0.
+                            let mut c = Conn::open("lo", &honest).unwrap();
+                            let Answer::Holding { header, roots, .. } =
+                                c.ask(&Request::Query { si }).unwrap()
+                            else {
+                                break;
+                            };
+                            let mut h = *header.unwrap();
+                            h[40] = 0;
+                            Answer::Holding {
+                                shares: &[0],
+                                header: Some(&h),
+                                roots,
+                            }
+                            .emit(&mut out)
+                            .unwrap()
+                        }
+                        Ok(Request::Read { segment, .. }) => {
+                            let len =
+                                Params::new(2, 4, (2 * crate::limits::SEGMENT_SIZE + 5) as u64)
+                                    .unwrap()
+                                    .block_len(segment)
+                                    .unwrap();
+                            let junk = vec![0x5a; len];
+                            let proof = [[7u8; 32]; 2];
+                            Answer::BlockData {
+                                segment,
+                                proof: Hashes::from_arrays(
+                                    &proof[..super::super::tree::proof_len(u64::from(segment), 3)
+                                        .unwrap()],
+                                ),
+                                data: &junk,
+                            }
+                            .emit(&mut out)
+                            .unwrap()
+                        }
+                        _ => break,
+                    };
+                    if s.write_all(&out[..n]).is_err() {
+                        break;
+                    }
+                }
+            }
+        });
+        // The liar is the nearest box.
+        cands.insert(
+            0,
+            Candidate {
+                name: "liar".into(),
+                addr: SocketAddr::from(([127, 0, 0, 1], port)),
+                rtt_us: 0,
+            },
+        );
+        for c in cands.iter_mut().skip(1) {
+            c.rtt_us += 1000;
+        }
+        let mut out = Vec::new();
+        let rep = get("lo", &r.cap, cands, &mut out, &mut |_| {}).expect("get past the liar");
+        assert_eq!(out, file);
+        assert!(
+            rep.reasons
+                .iter()
+                .any(|r| r.contains("liar") && r.contains("hash root")),
+            "{:?}",
+            rep.reasons
+        );
+        drop(liar);
+    }
 }

@@ -149,6 +149,7 @@ bench:
 	CLOUDY_BIN=$(abspath $(BIN)) bash scripts/bench.sh
 	CLOUDY_BIN=$(abspath $(BIN)) BENCH_MDNS_DOC=docs/bench.md bash scripts/bench_mdns.sh
 	BENCH_CODEC_DOC=docs/bench.md bash scripts/bench_codec.sh
+	CLOUDY_BIN=$(abspath $(BIN)) BENCH_STORE_DOC=docs/bench.md bash scripts/bench_store.sh
 
 # Each target starts from its committed seeds (fuzz/corpus/T) and writes
 # what it finds to fuzz/corpus/T/generated (gitignored, never committed).

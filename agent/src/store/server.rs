@@ -30,6 +30,9 @@ use crate::{debug, info, warn};
 /// 22 KiB; buffers are on the heap.
 const WORKER_STACK: usize = 128 * 1024;
 
+/// How often expired leases are swept.
+const SWEEP_INTERVAL: Duration = Duration::from_secs(3600);
+
 /// Counters shown by `cloudy status` (shared with the workers).
 #[derive(Debug, Default)]
 pub struct ServerStats {
@@ -117,7 +120,21 @@ fn accept_loop(
         return;
     }
     let active = Arc::new(AtomicUsize::new(0));
+    // Expired leases: at start, then hourly, on this thread (never the
+    // event loop's).
+    let mut next_sweep = std::time::Instant::now();
     while !stop.load(Ordering::SeqCst) {
+        if std::time::Instant::now() >= next_sweep {
+            next_sweep = std::time::Instant::now() + SWEEP_INTERVAL;
+            match store.sweep(unix_now()) {
+                Ok(r) if r.files > 0 => info!(
+                    "store: {} expired files removed ({} shares, {} bytes)",
+                    r.files, r.shares, r.bytes
+                ),
+                Ok(_) => {}
+                Err(e) => warn!("store: sweeping expired leases: {e}"),
+            }
+        }
         {
             use nix::poll::{poll, PollFd, PollFlags, PollTimeout};
             use std::os::fd::AsFd;

@@ -876,15 +876,26 @@ fn check_store(store: Option<&crate::config::StoreConfig>) -> Result<String, Str
     );
     match st.serving_path() {
         None => Ok(format!("; store off, a client only ({shares})")),
-        Some(path) => {
-            st.check_path()?;
-            Ok(format!(
+        // A store directory that is not usable now (a USB disk not
+        // mounted yet) is a warning, not an error: the daemon runs the
+        // overlay without the store and tries it again every 30 s.
+        Some(path) => match st.check_path() {
+            Ok(()) => Ok(format!(
                 "; store {} writable, quota {}, port {}, {shares}",
                 path.display(),
                 crate::config::schema::format_size(st.quota),
                 st.port
-            ))
-        }
+            )),
+            Err(why) => {
+                eprintln_quiet(&format!(
+                    "cloudy: warning: {why}: the store stays off until it is usable (the overlay runs without it)"
+                ));
+                Ok(format!(
+                    "; store {} NOT usable yet, {shares}",
+                    path.display()
+                ))
+            }
+        },
     }
 }
 
@@ -1391,21 +1402,12 @@ mod test {
             disk.display()
         );
         if cfg!(feature = "store") {
-            assert_eq!(
-                check(&enabled),
-                Err(format!(
-                    "cloudy: store path {}: no such directory (is the disk mounted?)",
-                    disk.display()
-                ))
-            );
+            // Not usable yet (no disk, a file): a warning on stderr, and
+            // the line says so; the daemon runs and retries the store.
+            let not_usable = format!("store {} NOT usable yet", disk.display());
+            assert!(check(&enabled).unwrap().contains(&not_usable));
             std::fs::write(&disk, "").unwrap();
-            assert_eq!(
-                check(&enabled),
-                Err(format!(
-                    "cloudy: store path {}: is not a directory",
-                    disk.display()
-                ))
-            );
+            assert!(check(&enabled).unwrap().contains(&not_usable));
             std::fs::remove_file(&disk).unwrap();
             std::fs::create_dir(&disk).unwrap();
             let out = check(&enabled).unwrap();

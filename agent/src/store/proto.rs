@@ -82,9 +82,9 @@ pub const PARAMS_LEN: usize = 16;
 pub const PARAMS_VERSION: u8 = 1;
 /// Bytes of a share file's header (docs/store.md, "Share file").
 pub const SHARE_HEADER_LEN: usize = 64;
-/// Most proof hashes in a BlockData. A file of `MAX_FILE_SIZE` has 2^21
-/// segments, so a real proof has at most 21; the rest is headroom.
-pub const MAX_PROOF: usize = 40;
+/// Most proof hashes in a BlockData (`store::tree`'s bound). A file of
+/// `MAX_FILE_SIZE` has 2^21 segments, so a real proof has at most 21.
+pub use super::tree::MAX_PROOF;
 /// Longest text of an Error answer, in bytes.
 pub const MAX_ERROR_TEXT: usize = 200;
 /// Bytes [`emit_block_header`] writes: prefix, type, segment.

@@ -22,7 +22,7 @@ use super::proto::{
     self, emit_block_data_header, emit_checked, Answer, CheckEntry, CheckStatus, ErrorCode,
     FrameReader, Hashes, Request, StoreStat,
 };
-use super::share::MAX_PROOF;
+use super::tree::MAX_PROOF;
 use crate::limits::{MAX_STORE_CONNECTIONS, SEGMENT_SIZE};
 use crate::{debug, info, warn};
 

@@ -17,6 +17,8 @@ here="$(cd "$(dirname "$0")" && pwd)"
 NS_PREFIX="cyb$$"
 # shellcheck source=netns.sh
 . "$here/netns.sh"
+# shellcheck source=doc_section.sh
+. "$here/doc_section.sh"
 need_root "bench_store.sh"
 BIN="$(cloudy_bin)"
 SIZE_MIB="${SIZE_MIB:-64}"
@@ -125,15 +127,7 @@ table="$(awk -v mb="$mb" -v pw="$put_wall" -v gw="$get_wall" -v pc="$put_cpu" -v
 echo "$table"
 if [ -n "${BENCH_STORE_DOC:-}" ]; then
   heading="## Store"
-  keep=""
-  [ -f "$BENCH_STORE_DOC" ] && keep="$(H="$heading" awk '
-    $0 == ENVIRON["H"] { skip = 1; next }
-    skip && /^## / { skip = 0 }
-    !skip { print }' "$BENCH_STORE_DOC")"
   {
-    [ -z "$keep" ] || printf '%s\n\n' "$keep"
-    echo "$heading"
-    echo
     echo "- command: \`BENCH_STORE_DOC=docs/bench.md bash scripts/bench_store.sh\` (part of \`make bench\`)"
     echo "- $(date -u +%Y-%m-%d), $(nproc) cores ($(sed -n 's/^model name[[:space:]]*: //p' /proc/cpuinfo | head -n 1)); every box, the client and the overlay share them"
     echo "- binary: $("$BIN" version), static musl release"
@@ -142,7 +136,6 @@ if [ -n "${BENCH_STORE_DOC:-}" ]; then
     echo
     echo "Tahoe-LAFS 1.20 on the same shape is not measured by this script yet; the issue's"
     echo "reference figures for it here were 15-17 MB/s put and 22-26 MB/s get at 64 MiB."
-  } >"$BENCH_STORE_DOC.tmp"
-  mv "$BENCH_STORE_DOC.tmp" "$BENCH_STORE_DOC"
+  } | doc_section "$BENCH_STORE_DOC" "$heading"
   say "section \"$heading\" written to $BENCH_STORE_DOC"
 fi

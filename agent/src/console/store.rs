@@ -280,13 +280,14 @@ fn check(cli: &Cli, cap: &str, repair: bool, out: &mut dyn Write) -> Result<(), 
             .collect();
         let _ = writeln!(
             out,
-            "{{\"good_shares\":{},\"needed\":{},\"total\":{},\"healthy\":{},\"boxes\":[{}],\"repaired\":[{}]}}",
+            "{{\"good_shares\":{},\"needed\":{},\"total\":{},\"healthy\":{},\"boxes\":[{}],\"repaired\":[{}],\"problems\":[{}]}}",
             r.good_shares.len(),
             vcap.shape.needed,
             vcap.shape.total,
             r.good_shares.len() + r.repaired.len() >= usize::from(vcap.shape.total),
             boxes.join(","),
-            repaired.join(",")
+            repaired.join(","),
+            r.problems.iter().map(|p| json_str(p)).collect::<Vec<_>>().join(",")
         );
     } else {
         let mut text = String::new();
@@ -312,6 +313,9 @@ fn check(cli: &Cli, cap: &str, repair: bool, out: &mut dyn Write) -> Result<(), 
         );
         for (s, b) in &r.repaired {
             text += &format!("repaired share {s} on {b}\n");
+        }
+        for p in &r.problems {
+            eprintln!("cloudy: check --repair: {p}");
         }
         let _ = out.write_all(text.as_bytes());
     }

@@ -964,8 +964,6 @@ impl Daemon {
                 Ok(dev) => {
                     self.io.coalescer = coalescer_for(dev.as_ref());
                     self.io.device = dev;
-                    let name = self.io.device.name().to_string();
-                    self.store.device_changed(&name, now);
                 }
                 Err(e) => error!("reload: {e}; the overlay has no device until the next reload"),
             }
@@ -1023,7 +1021,8 @@ impl Daemon {
             (None, true) => self.discovery = start_discovery(&self.cfg, &device, now),
             (None, false) => {}
         }
-        self.store.reload(&self.cfg, &device, now);
+        self.store
+            .reload(&self.cfg, &device, restart(Part::Device), now);
         info!(
             "configuration reloaded from {}: {}",
             self.config_path.display(),

@@ -106,20 +106,16 @@ impl StoreRuntime {
         self.retry_at = None;
     }
 
-    /// Apply a reloaded configuration: any change restarts the store.
-    pub fn reload(&mut self, cfg: &Config, device: &str, now: Instant) {
+    /// Apply a reloaded configuration: any change of `config store`, or
+    /// a reopened overlay device (the server binds to it), restarts the
+    /// store, once.
+    pub fn reload(&mut self, cfg: &Config, device: &str, device_reopened: bool, now: Instant) {
         let wanted = wanted_of(cfg);
-        if wanted == self.wanted {
+        if wanted == self.wanted && !device_reopened {
             return;
         }
         self.stop();
         self.wanted = wanted;
-        self.try_start(device, now);
-    }
-
-    /// The overlay device was reopened: the server binds to it again.
-    pub fn device_changed(&mut self, device: &str, now: Instant) {
-        self.stop();
         self.try_start(device, now);
     }
 

@@ -28,7 +28,7 @@ use super::file::{Blocks, Decoder, Encoder, FileError, Repairer, Verifier};
 use super::net;
 use super::proto::{
     self, emit_block_header, Answer, CheckEntry, CheckStatus, FrameReader, Hashes, Params, Request,
-    StoreStat, HASH_LEN,
+    HASH_LEN,
 };
 use super::tree::Hash;
 
@@ -211,6 +211,16 @@ impl Conn {
         }
     }
 
+    /// Close the share being written with the file's `roots`: `Ok` once
+    /// the box stored it.
+    pub fn close_share(&mut self, roots: Hashes<'_>) -> Result<(), String> {
+        let name = self.name.clone();
+        match self.ask(&Request::Close { roots })? {
+            Answer::Stored => Ok(()),
+            other => Err(format!("{name}: unexpected answer {other:?}")),
+        }
+    }
+
     /// Send `req` and wait for its answer.
     pub fn ask(&mut self, req: &Request<'_>) -> Result<Answer<'_>, String> {
         self.send(req)?;
@@ -373,10 +383,8 @@ pub fn put(
     let mut placed = Vec::new();
     for (share, slot) in conns.iter_mut().enumerate() {
         if let Some((i, conn)) = slot {
-            let name = conn.name.clone();
-            match conn.ask(&Request::Close { roots: roots_ref }) {
-                Ok(Answer::Stored) => placed.push((share as u8, order[*i].name.clone())),
-                Ok(other) => failures.push(format!("{name}: unexpected answer {other:?}")),
+            match conn.close_share(roots_ref) {
+                Ok(()) => placed.push((share as u8, order[*i].name.clone())),
                 Err(e) => failures.push(e),
             }
         }
@@ -738,6 +746,8 @@ pub struct CheckReport {
     pub good_shares: Vec<u8>,
     /// Shares re-created by repair (share, box).
     pub repaired: Vec<(u8, String)>,
+    /// Why a repair could not place or finish a share (box: reason).
+    pub problems: Vec<String>,
 }
 
 /// Ask every candidate to verify (and renew the lease of) its shares of
@@ -788,23 +798,26 @@ pub fn check(
         boxes,
         good_shares: good,
         repaired: Vec::new(),
+        problems: Vec::new(),
     };
     let missing: Vec<u8> = (0..vcap.shape.total)
         .filter(|s| !report.good_shares.contains(s))
         .collect();
     if repair && !missing.is_empty() {
-        report.repaired = repair_shares(device, vcap, candidates, &missing)?;
+        repair_shares(device, vcap, candidates, &missing, &mut report)?;
     }
     Ok(report)
 }
 
-/// Re-create `missing` shares from K good ones.
+/// Re-create `missing` shares from K good ones, recording in `report`
+/// the shares re-created (share, box) and why others were not.
 fn repair_shares(
     device: &str,
     vcap: &VerifyCap,
     candidates: Vec<Candidate>,
     missing: &[u8],
-) -> Result<Vec<(u8, String)>, StoreError> {
+    report: &mut CheckReport,
+) -> Result<(), StoreError> {
     let holders = find(device, vcap, candidates)?;
     let shape = vcap.shape;
     let params = params_of(&shape).map_err(|e| StoreError::File(FileError::Codec(e)))?;
@@ -841,26 +854,14 @@ fn repair_shares(
         });
     }
     let roots: Vec<[u8; HASH_LEN]> = holders.verifier.share_roots().to_vec();
-    let mut repaired = Vec::new();
     for (share, i, conn) in &mut conns {
-        match conn.ask(&Request::Close {
-            roots: Hashes::from_arrays(&roots),
-        }) {
-            Ok(Answer::Stored) => repaired.push((*share, ordered[*i].name.clone())),
-            Ok(_) => {}
+        match conn.close_share(Hashes::from_arrays(&roots)) {
+            Ok(()) => report.repaired.push((*share, ordered[*i].name.clone())),
             Err(e) => failures.push(e),
         }
     }
-    Ok(repaired)
-}
-
-/// A box's usage (`cloudy store` on a box asks its own store).
-pub fn stat(device: &str, c: &Candidate) -> Result<StoreStat, String> {
-    let mut conn = Conn::open(device, c)?;
-    match conn.ask(&Request::Stat)? {
-        Answer::StoreStat(s) => Ok(s),
-        other => Err(format!("{}: unexpected answer {other:?}", c.name)),
-    }
+    report.problems = failures;
+    Ok(())
 }
 
 #[cfg(test)]

@@ -8,6 +8,9 @@
 //!   `check --repair` brings the good shares back to 10; then seven
 //!   storage daemons are killed (`kill -9`) and `get` still returns the
 //!   file from the three left.
+//! - (b) a LAN host that is not a member gets "connection refused" from
+//!   port 6557 of a box's LAN address and of its overlay address routed
+//!   through the box; a member over the overlay is served.
 
 use std::fs;
 use std::path::PathBuf;
@@ -179,4 +182,50 @@ fn a_ten_boxes_put_corrupt_repair_kill_get() {
     // A wrong capability is refused clearly.
     let r = cloudy_in(b1, &["get", "cloudy:chk:3-10-5:xyz"], TRANSFER);
     assert!(!r.ok() && r.stderr.contains("capability"), "{r}");
+}
+
+/// (b) A LAN host that is not a member cannot reach a box's store: the
+/// store listens only on the overlay device, so a connection to port
+/// 6557 of the box's LAN address, or of its overlay address routed
+/// through the box, is refused. A member over the overlay gets in.
+#[test]
+fn b_lan_host_cannot_reach_the_store() {
+    let Some(mut net) = Net::new("b_lan_host_cannot_reach_the_store") else {
+        return;
+    };
+    net.ipv6 = false;
+    let lan = net.segment();
+    let boxes: Vec<Node> = (1..=2).map(|i| net.node(&format!("box{i}"), lan)).collect();
+    let lan_host = net.host("lanhost", lan);
+    for b in &boxes {
+        configure_with_store(&net, b, &boxes);
+    }
+    for b in &boxes {
+        net.start(b);
+    }
+    let refs: Vec<&Node> = boxes.iter().collect();
+    net.wait_mesh(&refs, MESH);
+    let target = &boxes[0];
+    // Through the box, as a host on its LAN could route.
+    net.default_route(&lan_host.ns, target.underlay);
+    let try_connect = |ns: &str, to: std::net::Ipv4Addr| {
+        in_netns(ns, || {
+            std::net::TcpStream::connect_timeout(
+                &std::net::SocketAddr::from((to, 6557)),
+                Duration::from_secs(3),
+            )
+            .map(|_| ())
+        })
+    };
+    for to in [target.underlay, target.o4()] {
+        let r = try_connect(&lan_host.ns, to);
+        assert!(r.is_err(), "the LAN host reached the store at {to}:6557");
+        eprintln!("b: LAN host -> {to}:6557: {}", r.unwrap_err());
+    }
+    // The member next door, over the overlay, is served.
+    net.wait_ping(&boxes[1].ns, target.o4(), Duration::from_secs(10));
+    assert!(
+        try_connect(&boxes[1].ns, target.o4()).is_ok(),
+        "a member could not reach the store over the overlay"
+    );
 }

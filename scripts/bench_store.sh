@@ -95,7 +95,7 @@ idle_rtt=$(nsx box1 ping -n -q -c 20 -i 0.05 10.99.0.2 | sed -nE 's|.*= [0-9.]+/
 nsx box1 ping -n -q -c 400 -i 0.02 10.99.0.2 >"$DIR/ping_put" 2>&1 &
 ping_pid=$!
 c0=$(cpu_ticks)
-read -r put_wall put_cpu put_rss < <(run_measured "$DIR/cap" nsx box1 "$BIN" -c "$DIR/box1.conf" -s "$DIR/box1.sock" put "$DIR/file")
+read -r put_wall put_cpu put_rss < <(run_measured "$DIR/cap" ip netns exec "${NS_PREFIX}box1" "$BIN" -c "$DIR/box1.conf" -s "$DIR/box1.sock" put "$DIR/file")
 c1=$(cpu_ticks)
 kill -INT "$ping_pid" 2>/dev/null || true
 wait "$ping_pid" 2>/dev/null || true
@@ -106,7 +106,7 @@ for p in "${PIDS[@]}"; do
   r=$(awk '/^VmHWM/ {print $2}' "/proc/$p/status")
   [ "$r" -gt "$daemon_rss" ] && daemon_rss=$r
 done
-read -r get_wall get_cpu get_rss < <(run_measured "$DIR/back" nsx box1 "$BIN" -c "$DIR/box1.conf" -s "$DIR/box1.sock" get "$cap")
+read -r get_wall get_cpu get_rss < <(run_measured "$DIR/back" ip netns exec "${NS_PREFIX}box1" "$BIN" -c "$DIR/box1.conf" -s "$DIR/box1.sock" get "$cap")
 c2=$(cpu_ticks)
 cmp -s "$DIR/file" "$DIR/back" || die "get returned other bytes"
 
